@@ -1,0 +1,47 @@
+# The two commands a new user needs: `make demo` and `make test`. Both work on a fresh clone
+# with nothing but python3 and a C compiler: they create .venv, install respcore with its test
+# extras, and build the compiled core in place.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install build lint typecheck test test-compiled test-pure bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(INSTALLED): $(BIN)/python pyproject.toml setup.py
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(INSTALLED)
+
+# Rebuild the extension in place whenever the .pyx changed since the last build.
+build: install
+	$(BIN)/python setup.py --quiet build_ext --inplace
+	$(BIN)/python -c "import respcore, sys; sys.exit(0 if respcore.COMPILED else 'the compiled core did not build')"
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+test-compiled: build
+	$(BIN)/python -m pytest tests
+
+test-pure: install
+	RESPCORE_NO_EXTENSIONS=1 $(BIN)/python -m pytest tests
+
+test: lint typecheck test-compiled test-pure
+
+bench: build
+	$(BIN)/python -m pytest bench/bench_encoder.py --benchmark-only --benchmark-json=bench/results/encoder.json -q
+	$(BIN)/python bench/report.py bench/results/encoder.json
+
+clean:
+	rm -rf build dist *.egg-info src/*.egg-info src/respcore/_encoder.c src/respcore/*.so .pytest_cache .mypy_cache .ruff_cache .benchmarks
