@@ -90,7 +90,7 @@ def _field_list(headers: Any) -> list[Any] | tuple[Any, ...]:
 
 def _text(part: object) -> str | None:
     if type(part) is str:
-        return part  # type: ignore[return-value]
+        return part
     if isinstance(part, str):
         return str.__str__(part)
     if isinstance(part, bytes):
@@ -167,14 +167,14 @@ def _dropped(char: str) -> bool:
 
 def _fallback_char(char: str) -> str:
     plain = "".join(
-        c
-        for c in unicodedata.normalize("NFKD", char)
-        if " " <= c <= "~" and c != "/" and c != "\\"
+        c for c in unicodedata.normalize("NFKD", char) if " " <= c <= "~" and c != "/" and c != "\\"
     )
     return plain or "_"
 
 
-def content_disposition(filename: str | os.PathLike[str] | None, disposition: str = "attachment") -> str:
+def content_disposition(
+    filename: str | os.PathLike[str] | None, disposition: str = "attachment"
+) -> str:
     if not isinstance(disposition, str) or _TOKEN.fullmatch(disposition) is None:
         raise _rules.disposition_error(disposition)
     if filename is None:

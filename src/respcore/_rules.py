@@ -201,8 +201,7 @@ def field_fault(name: object, value: object) -> Exception | None:
 
 def chunk_type_error(data: Any) -> TypeError:
     return TypeError(
-        "chunk data must be bytes, bytearray, memoryview or str, "
-        f"got {type(data).__name__}"
+        f"chunk data must be bytes, bytearray, memoryview or str, got {type(data).__name__}"
     )
 
 
@@ -210,8 +209,7 @@ def disposition_error(disposition: object) -> Exception:
     if not isinstance(disposition, str):
         return TypeError(f"disposition must be a str token, got {type(disposition).__name__}")
     return ValueError(
-        f"disposition {disposition!r} is not a token (RFC 6266 §4.1), "
-        'e.g. "attachment" or "inline"'
+        f'disposition {disposition!r} is not a token (RFC 6266 §4.1), e.g. "attachment" or "inline"'
     )
 
 

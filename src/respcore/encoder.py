@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 
-from . import _pyencoder
-
 NO_EXTENSIONS = os.environ.get("RESPCORE_NO_EXTENSIONS", "") not in ("", "0")
 
 from ._pyencoder import (  # noqa: E402
@@ -29,7 +27,7 @@ if not NO_EXTENSIONS:
     except ImportError:  # not built: run on the twin
         pass
     else:
-        FieldStore = _encoder.FieldStore  # type: ignore[misc]
+        FieldStore = _encoder.FieldStore  # type: ignore[assignment,misc]
         check_field = _encoder.check_field
         content_disposition = _encoder.content_disposition
         encode_chunk = _encoder.encode_chunk

@@ -7,7 +7,7 @@ from typing import Any, TypeVar, Union, overload
 
 from .encoder import FieldStore, check_field
 
-__all__ = ["Headers", "HeaderValue", "HeadersInit"]
+__all__ = ["HeaderValue", "Headers", "HeadersInit"]
 
 HeaderValue = Union[str, bytes, int]
 HeadersInit = Union["Headers", Mapping[Any, Any], Iterable[tuple[Any, Any]], None]
@@ -167,7 +167,7 @@ class Headers(FieldStore):
                 raise KeyError(name)
             return default  # type: ignore[no-any-return]
         del self[name]
-        return value  # type: ignore[no-any-return]
+        return value
 
     def clear(self) -> None:
         self._fields = []
