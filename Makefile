@@ -11,7 +11,7 @@ INSTALLED := $(VENV)/.installed
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=77"
 
 $(INSTALLED): $(BIN)/python pyproject.toml setup.py
 	$(BIN)/python -m pip install --quiet -e ".[test]"
