@@ -9,15 +9,42 @@ from .encoder import (
     encode_head,
     encode_status_line,
 )
+from .errors import ClientDisconnect, ResponseTimeout
 from .headers import Headers
+from .responses import (
+    FileResponse,
+    HTMLResponse,
+    HtmlResponse,
+    JSONResponse,
+    JsonResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+    TextResponse,
+    set_json_dumps,
+)
 
 __all__ = [
     "COMPILED",
     "LAST_CHUNK",
+    "ClientDisconnect",
+    "FileResponse",
+    "HTMLResponse",
     "Headers",
+    "HtmlResponse",
+    "JSONResponse",
+    "JsonResponse",
+    "PlainTextResponse",
+    "RedirectResponse",
+    "Response",
+    "ResponseTimeout",
+    "StreamingResponse",
+    "TextResponse",
     "__version__",
     "content_disposition",
     "encode_chunk",
     "encode_head",
     "encode_status_line",
+    "set_json_dumps",
 ]
