@@ -7,14 +7,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install build lint typecheck test test-compiled test-pure bench clean
+.PHONY: install build lint typecheck test test-compiled test-pure test-packaging bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=77"
 
 $(INSTALLED): $(BIN)/python pyproject.toml setup.py
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,packaging]"
 	touch $@
 
 install: $(INSTALLED)
@@ -25,19 +25,25 @@ build: install
 	$(BIN)/python -c "import respcore, sys; sys.exit(0 if respcore.COMPILED else 'the compiled core did not build')"
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench docs
+	$(BIN)/ruff format --check src tests bench docs
 
 typecheck: install
 	$(BIN)/mypy
 
 test-compiled: build
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest -m "not packaging" tests
 
 test-pure: install
-	RESPCORE_NO_EXTENSIONS=1 $(BIN)/python -m pytest tests
+	RESPCORE_NO_EXTENSIONS=1 $(BIN)/python -m pytest -m "not packaging" tests
 
-test: lint typecheck test-compiled test-pure
+# Builds the wheel and the sdist, installs each (and the pure-Python install) into fresh
+# virtualenvs, and checks the workflows and the cibuildwheel set-up; skips what needs PyPI
+# when it is unreachable. Runs once, not in both test-compiled and test-pure.
+test-packaging: install
+	$(BIN)/python -m pytest -m packaging tests/packaging
+
+test: lint typecheck test-compiled test-pure test-packaging
 
 bench: build
 	$(BIN)/python -m pytest bench/bench_encoder.py --benchmark-only --benchmark-json=bench/results/encoder.json -q

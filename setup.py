@@ -1,8 +1,8 @@
 """Builds the optional compiled core ``respcore._encoder``.
 
 Everything else lives in pyproject.toml. The extension is optional: with
-``RESPCORE_NO_EXTENSIONS=1`` it is not built, and a failed compile falls back to the
-pure-Python twin with a warning, never to a broken install.
+``RESPCORE_NO_EXTENSIONS=1`` (or on an interpreter other than CPython) it is not built, and a
+failed compile falls back to the pure-Python twin with a warning, never to a broken install.
 """
 
 import os
@@ -11,7 +11,13 @@ import sys
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-NO_EXTENSIONS = os.environ.get("RESPCORE_NO_EXTENSIONS", "") not in ("", "0")
+# The compiled core is for CPython. PyPy and other interpreters get the pure-Python twin, as
+# they do with RESPCORE_NO_EXTENSIONS=1: through their C-API emulation an extension is slower
+# there than plain Python.
+NO_EXTENSIONS = (
+    os.environ.get("RESPCORE_NO_EXTENSIONS", "") not in ("", "0")
+    or sys.implementation.name != "cpython"
+)
 
 
 class OptionalBuildExt(build_ext):
