@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install build lint typecheck test test-compiled test-pure test-packaging bench clean
+.PHONY: install build lint typecheck test test-compiled test-pure test-packaging bench bench-responses clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ test: lint typecheck test-compiled test-pure test-packaging
 bench: build
 	$(BIN)/python -m pytest bench/bench_encoder.py --benchmark-only --benchmark-json=bench/results/encoder.json -q
 	$(BIN)/python bench/report.py bench/results/encoder.json
+
+# JsonResponse.encode() against Starlette, then the three ASGI apps under uvicorn with wrk.
+bench-responses: build
+	$(BIN)/python bench/bench_responses.py
+	$(BIN)/python bench/load_asgi.py
 
 clean:
 	rm -rf build dist *.egg-info src/*.egg-info src/respcore/_encoder.c src/respcore/*.so .pytest_cache .mypy_cache .ruff_cache .benchmarks
