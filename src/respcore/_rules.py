@@ -111,16 +111,17 @@ def _describe(char: str) -> str:
     return f"{label} (U+{code:04X})"
 
 
-def check_status(status: object) -> int:
-    """Return ``status`` as an int, or raise: a status code is an int from 100 to 999.
+def check_status(status: object, field: str = "status code") -> int:
+    """Return ``status`` as an int, or raise naming ``field``: a status code is an int from
+    100 to 999.
 
     RFC 9112 §4: status-code = 3DIGIT.
     """
     if isinstance(status, bool) or not isinstance(status, int):
-        raise TypeError(f"status code must be an int from 100 to 999, got {status!r}")
+        raise TypeError(f"{field} must be an int from 100 to 999, got {status!r}")
     code = int(status)
     if not 100 <= code <= 999:
-        raise ValueError(f"status code must be from 100 to 999, got {code}")
+        raise ValueError(f"{field} must be from 100 to 999, got {code}")
     return code
 
 

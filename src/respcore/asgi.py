@@ -190,16 +190,25 @@ class _DisconnectWatch:
             await self.task
 
 
+def as_bytes(value: object) -> bytes | None:
+    """Body bytes from bytes, bytearray, memoryview or str (UTF-8); ``None`` for any other
+    type, so each caller can name what was wrong in its own words."""
+    if type(value) is bytes:
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    return None
+
+
 def _chunk_bytes(chunk: object) -> bytes:
-    if type(chunk) is bytes:
-        return chunk
-    if isinstance(chunk, str):
-        return chunk.encode("utf-8")
-    if isinstance(chunk, (bytes, bytearray, memoryview)):
-        return bytes(chunk)
-    raise TypeError(
-        f"stream yielded {type(chunk).__name__} {chunk!r}; a stream must yield str or bytes"
-    )
+    data = as_bytes(chunk)
+    if data is None:
+        raise TypeError(
+            f"stream yielded {type(chunk).__name__} {chunk!r}; a stream must yield str or bytes"
+        )
+    return data
 
 
 async def _close(chunks: AsyncIterator[Any]) -> None:

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from . import asgi
 from ._date import format_http_date
+from ._rules import check_status
 from .encoder import LAST_CHUNK, content_disposition, encode_chunk, encode_head
 from .framing import HEADS, Framing, decide, plain_head, plan
 from .headers import Headers, HeadersInit
@@ -121,21 +122,14 @@ def _json_out(out: object) -> bytes:
 def _check_status(value: object) -> int:
     if type(value) is int and 100 <= value <= 999:
         return value
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"status_code must be an int from 100 to 999, got {value!r}")
-    if not 100 <= value <= 999:
-        raise ValueError(f"status_code must be from 100 to 999, got {value}")
-    return int(value)
+    return check_status(value, "status_code")
 
 
 def _content_bytes(value: object, field: str) -> bytes:
-    if type(value) is bytes:
-        return value
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    raise TypeError(f"{field} must be bytes or str, got {type(value).__name__} {value!r}")
+    data = asgi.as_bytes(value)
+    if data is None:
+        raise TypeError(f"{field} must be bytes or str, got {type(value).__name__} {value!r}")
+    return data
 
 
 def _check_stream_function(fn: object) -> None:
