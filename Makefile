@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install build lint typecheck test test-compiled test-pure test-packaging bench bench-responses clean
+.PHONY: install build demo lint typecheck test test-compiled test-pure test-packaging bench bench-responses bench-load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ install: $(INSTALLED)
 build: install
 	$(BIN)/python setup.py --quiet build_ext --inplace
 	$(BIN)/python -c "import respcore, sys; sys.exit(0 if respcore.COMPILED else 'the compiled core did not build')"
+
+# The built-in demo on http://127.0.0.1:8000 (Ctrl+C stops it).
+demo: build
+	$(BIN)/python -m respcore serve
 
 lint: install
 	$(BIN)/ruff check src tests bench docs
@@ -53,6 +57,12 @@ bench: build
 bench-responses: build
 	$(BIN)/python bench/bench_responses.py
 	$(BIN)/python bench/load_asgi.py
+
+# respcore's server against the ceiling, uvicorn + Starlette, aiohttp and nginx, under wrk
+# and curl on 127.0.0.1 (needs wrk and nginx: apt-get install -y wrk nginx).
+bench-load: build
+	$(BIN)/python -m pip install --quiet "matplotlib>=3.8"
+	$(BIN)/python bench/load_server.py
 
 clean:
 	rm -rf build dist *.egg-info src/*.egg-info src/respcore/_encoder.c src/respcore/*.so .pytest_cache .mypy_cache .ruff_cache .benchmarks

@@ -24,6 +24,7 @@ from .responses import (
     TextResponse,
     set_json_dumps,
 )
+from .writer import TransportWriter
 
 __all__ = [
     "COMPILED",
@@ -41,10 +42,21 @@ __all__ = [
     "ResponseTimeout",
     "StreamingResponse",
     "TextResponse",
+    "TransportWriter",
     "__version__",
     "content_disposition",
     "encode_chunk",
     "encode_head",
     "encode_status_line",
+    "serve",
     "set_json_dumps",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The server imports httptools (and uvloop when it runs): only when asked for.
+    if name == "serve":
+        from .server import serve
+
+        return serve
+    raise AttributeError(f"module 'respcore' has no attribute {name!r}")

@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, MutableMapping
 from typing import Any, BinaryIO, Union
 
 from .errors import ClientDisconnect, ResponseTimeout
 from .framing import BodyPlan, Framing, plan
+from .ranges import Segment
 
 __all__ = [
     "PATHSEND",
@@ -301,37 +302,37 @@ async def send_stream(
             await _close(chunks)
 
 
-def _read(file: BinaryIO, size: int) -> bytes:
-    return file.read(size)
-
-
 async def send_file(
     scope: Scope,
     receive: Receive,
     send: Send,
-    status: int,
     path: str,
-    frame: Callable[[os.stat_result], Framing],
+    frame: Callable[[os.stat_result], tuple[int, Framing, list[Segment]]],
     *,
     chunk_size: int = 65536,
     chunk_timeout: float | None = None,
     complete_timeout: float | None = None,
 ) -> None:
-    """Send a file body: ``http.response.pathsend`` when the server offers it, else the file
-    read off the event loop in ``chunk_size`` pieces. ``frame`` turns the file's stat into the
-    framing, so the head describes the file as it is opened."""
+    """Send a file body. ``frame`` turns the file's stat into the status, the framing and the
+    body's segments (the whole file, ranges, or nothing; see ``respcore.ranges``), so the
+    head describes the file as it is opened. The whole file goes as
+    ``http.response.pathsend`` when the server offers it; anything else is read off the event
+    loop in ``chunk_size`` pieces."""
     loop = asyncio.get_running_loop()
     if scope.get("method") == "HEAD" or offers_pathsend(scope):
-        framing = frame(await loop.run_in_executor(None, os.stat, path))
-        await send(_start(status, framing))
+        st = await loop.run_in_executor(None, os.stat, path)
+        status, framing, segments = frame(st)
         if framing.body == "none":
+            await send(_start(status, framing))
             await send({"type": "http.response.body", "body": b""})
-        else:
+            return
+        if framing.body == "length" and segments == [(0, st.st_size)]:
+            await send(_start(status, framing))
             await send({"type": PATHSEND, "path": path})
-        return
+            return
     file = await loop.run_in_executor(None, open, path, "rb")
     try:
-        framing = frame(os.fstat(file.fileno()))
+        status, framing, segments = frame(os.fstat(file.fileno()))
         if framing.body == "none":
             await send(_start(status, framing))
             await send({"type": "http.response.body", "body": b""})
@@ -342,11 +343,26 @@ async def send_file(
             status,
             framing,
             file,
+            segments,
             chunk_size,
             _Deadlines(chunk_timeout, complete_timeout),
         )
     finally:
         file.close()
+
+
+def _pieces(segments: list[Segment], chunk_size: int) -> Iterator[bytes | tuple[int, int]]:
+    """The body's segments with file spans cut into ``chunk_size`` reads."""
+    for segment in segments:
+        if isinstance(segment, bytes):
+            yield segment
+            continue
+        offset, count = segment
+        end = offset + count
+        while offset < end:
+            size = min(chunk_size, end - offset)
+            yield offset, size
+            offset += size
 
 
 async def _send_file_body(
@@ -355,33 +371,32 @@ async def _send_file_body(
     status: int,
     framing: Framing,
     file: BinaryIO,
+    segments: list[Segment],
     chunk_size: int,
     deadlines: _Deadlines,
 ) -> None:
     loop = asyncio.get_running_loop()
-    remaining = framing.content_length
-    ended = False
+    fd = file.fileno()
     watch = _DisconnectWatch(receive)
     try:
         await deadlines.send(send, _start(status, framing))
-        while not ended and remaining != 0:
-            size = chunk_size if remaining is None else min(chunk_size, remaining)
-            data = await deadlines.produce(loop.run_in_executor(None, _read, file, size))
-            if not data:
-                if remaining is not None:
+        for piece in _pieces(segments, chunk_size):
+            if isinstance(piece, bytes):
+                data = piece
+            else:
+                offset, size = piece
+                read = loop.run_in_executor(None, os.pread, fd, size, offset)
+                data = await deadlines.produce(read)
+                if len(data) < size:
                     raise RuntimeError(
-                        f"file: {file.name!r} shrank while it was sent; {remaining} bytes "
-                        "of its Content-Length are missing"
+                        f"file: {file.name!r} shrank while it was sent; the bytes from "
+                        f"{offset + len(data)} on are missing"
                     )
-                break
-            if remaining is not None:
-                remaining -= len(data)
-                ended = remaining == 0
-            message = {"type": "http.response.body", "body": data, "more_body": not ended}
-            await deadlines.send(send, message)
+            await deadlines.send(
+                send, {"type": "http.response.body", "body": data, "more_body": True}
+            )
             if watch.disconnected:
                 return
-        if not ended:
-            await deadlines.send(send, {"type": "http.response.body", "body": b""})
+        await deadlines.send(send, {"type": "http.response.body", "body": b""})
     finally:
         await watch.stop()

@@ -7,7 +7,7 @@ from typing import Any, TypeVar, Union, overload
 
 from .encoder import FieldStore, check_field
 
-__all__ = ["HeaderValue", "Headers", "HeadersInit"]
+__all__ = ["HeaderValue", "Headers", "HeadersInit", "parsed_headers", "request_headers"]
 
 HeaderValue = Union[str, bytes, int]
 HeadersInit = Union["Headers", Mapping[Any, Any], Iterable[tuple[Any, Any]], None]
@@ -204,3 +204,23 @@ class Headers(FieldStore):
 
 
 MutableMapping.register(Headers)
+
+
+def parsed_headers(fields: Iterable[tuple[bytes, bytes]]) -> Headers:
+    """A request's header fields, as a parser (httptools, an ASGI server) handed them over:
+    byte pairs, already checked by the parser, decoded as ISO-8859-1 and not checked again."""
+    headers = Headers()
+    headers._fields = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in fields]
+    return headers
+
+
+def request_headers(value: object, field: str = "request_headers") -> Headers | None:
+    """``None``, or a request's header fields given as a ``Headers``, a mapping or pairs."""
+    if value is None or isinstance(value, Headers):
+        return value
+    try:
+        return Headers(value)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise TypeError(f"{field}: {exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"{field}: {exc}") from None

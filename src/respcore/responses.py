@@ -24,7 +24,8 @@ from ._date import format_http_date
 from ._rules import check_status
 from .encoder import LAST_CHUNK, content_disposition, encode_chunk, encode_head
 from .framing import HEADS, Framing, decide, plain_head, plan
-from .headers import Headers, HeadersInit
+from .headers import Headers, HeadersInit, parsed_headers
+from .ranges import FileSelection, Segment, select
 
 __all__ = [
     "FileResponse",
@@ -473,11 +474,18 @@ class Response:
         fields = self._fields()
         headers = self._headers
         extra = []
+        if headers is None or "accept-ranges" not in headers:
+            extra.append(("Accept-Ranges", "bytes"))
         if headers is None or "last-modified" not in headers:
             extra.append(("Last-Modified", format_http_date(st.st_mtime)))
         if headers is None or "etag" not in headers:
             extra.append(("ETag", _etag(st)))
         return [*fields, *extra]
+
+    def _select(self, st: os.stat_result, method: str, request: Headers | None) -> FileSelection:
+        """What a file body sends for a request with header fields ``request``: the whole
+        file, a range, or a 304/412/416 (see ``respcore.ranges``)."""
+        return select(method, request, self._status, self._file_fields(st), st.st_size)
 
     # -- sending --------------------------------------------------------------------------
 
@@ -508,23 +516,31 @@ class Response:
         if self._kind != _BYTES:
             kind = "stream" if self._kind == _STREAM else "file"
             raise TypeError(f"encode() sends bytes bodies only; this response has a {kind} body")
+        return self._wire(method, version, keep_alive)[0]
+
+    def _wire(self, method: str, version: str, keep_alive: bool) -> tuple[bytes, bool]:
+        """A bytes body's whole message, and whether the connection may persist after it."""
         body = self._body
         if self._headers is None:
-            # Only a Content-Type: the head is likely cached for this second.
+            # Only a Content-Type: the head is likely cached for this second, and with no
+            # Connection or Transfer-Encoding field persistence is what the request allows.
             key = (self._status, self._content_type, len(body), method, version, keep_alive)
             entry = HEADS.heads.get(key) if _time() < HEADS.expires else None
             delimit, head = plain_head(key) if entry is None else entry
+            persist = keep_alive
         else:
             status = self._status
-            delimit, _, _, fields, _, _ = plan(
+            delimit, _, persist, fields, _, _ = plan(
                 status, self._fields(), "bytes", len(body), method, version, keep_alive
             )
             head = encode_head(status, fields)
         if delimit == "length" or delimit == "close":
-            return head + body
+            return head + body, persist
         if delimit == "chunked":
-            return head + encode_chunk(body) + LAST_CHUNK if body else head + LAST_CHUNK
-        return head
+            if body:
+                return head + encode_chunk(body) + LAST_CHUNK, persist
+            return head + LAST_CHUNK, persist
+        return head, persist
 
     async def __call__(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
         """Send this response as an ASGI application."""
@@ -565,18 +581,26 @@ class Response:
         else:
             file = self._file
             assert file is not None
+            request = parsed_headers(scope.get("headers", ()))
 
-            def frame(st: os.stat_result) -> Framing:
-                fields = self._file_fields(st)
-                return decide(
-                    status, fields, "file", st.st_size, method, version, keep_alive, False
+            def frame(st: os.stat_result) -> tuple[int, Framing, list[Segment]]:
+                chosen = self._select(st, method, request)
+                framing = decide(
+                    chosen.status,
+                    chosen.fields,
+                    "file",
+                    chosen.length,
+                    method,
+                    version,
+                    keep_alive,
+                    False,
                 )
+                return chosen.status, framing, chosen.segments
 
             await asgi.send_file(
                 scope,
                 receive,
                 send,
-                status,
                 file.path,
                 frame,
                 chunk_size=file.chunk_size,

@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import email.parser
 import importlib.machinery
+import json
 import platform
 import re
+import signal
+import subprocess
 import sys
 import tarfile
+import threading
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import httpx
 import pytest
 from _distkit import Dists, Install, run, source_version
 from _judges import disposition_filename, parse_h11, parse_httptools
@@ -268,3 +273,61 @@ def test_compiled_and_pure_installs_give_the_same_bytes(
     keys = ("head", "status_line", "chunks", "disposition", "error")
     outputs = [{k: i.probe[k] for k in keys} for i in (wheel_install, sdist_install, pure_install)]
     assert outputs[0] == outputs[1] == outputs[2]
+
+
+def _serve_demo(python: Path, cwd: Path) -> tuple[int, str, dict[str, Any], bytes]:
+    """``python -m respcore serve --port 0`` from ``python``'s install: the demo's page and
+    its JSON, fetched over 127.0.0.1, then SIGTERM. Returns the exit code, the log, the JSON
+    and the page."""
+    process = subprocess.Popen(
+        [str(python), "-I", "-m", "respcore", "serve", "--port", "0"],
+        cwd=cwd,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    lines: list[str] = []
+    found = threading.Event()
+    url: list[str] = []
+
+    def read() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.append(line)
+            match = re.search(r"serving on (http://127\.0\.0\.1:\d+)", line)
+            if match:
+                url.append(match.group(1))
+                found.set()
+        found.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert found.wait(30), "no address logged within 30 s"
+        assert url, "".join(lines)
+        with httpx.Client(base_url=url[0], timeout=10) as client:
+            page = client.get("/")
+            data = client.get("/json")
+        assert page.status_code == 200
+        assert data.headers["content-type"] == "application/json"
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)
+    reader.join(5)
+    return code, "".join(lines), json.loads(data.content), page.content
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM is POSIX")
+@pytest.mark.parametrize("install", INSTALLS)
+def test_installed_cli_serves_the_demo_on_loopback(
+    install: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    python = request.getfixturevalue(install).python
+    code, log, data, page = _serve_demo(python, tmp_path)
+    assert data == {"message": "Hello, world!", "path": "/json"}
+    assert b'href="/report.csv"' in page
+    assert code == 0, log
+    assert "respcore shutting down" in log

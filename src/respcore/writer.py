@@ -1,0 +1,503 @@
+"""Sending responses on an asyncio transport (the stock loop's or uvloop's).
+
+:class:`TransportWriter` is what a framework with its own ``asyncio.Protocol`` plugs in: the
+protocol forwards ``pause_writing``, ``resume_writing`` and ``connection_lost`` to it and awaits
+:meth:`TransportWriter.send` for each response, in order. The writer asks
+:func:`respcore.framing.plan` how to frame each response and follows the answer.
+
+What it guarantees on the wire:
+
+* a bytes body goes out with its head in one ``transport.write``;
+* a stream or file never holds more than the transport's high-water mark in memory when the
+  client does not read: the writer waits while the transport is paused;
+* a message is either complete or its connection is aborted: a stream that raises after the
+  head, a stream that breaks its own Content-Length, a file that shrinks, a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import stat
+import struct
+from collections.abc import AsyncIterator
+from typing import Any, BinaryIO
+
+from .asgi import as_bytes
+from .encoder import LAST_CHUNK, encode_chunk, encode_head
+from .errors import ClientDisconnect, ResponseTimeout
+from .framing import plan
+from .headers import Headers
+from .headers import request_headers as request_headers_of
+from .ranges import Segment
+from .responses import Response
+
+__all__ = ["TransportWriter"]
+
+log = logging.getLogger("respcore.writer")
+
+_STREAM = 1
+_FILE = 2
+# A stream that never waits (its chunks are ready and the socket takes them) yields to the
+# event loop after this many bytes, so one response cannot starve the other connections.
+_YIELD_EVERY = 1 << 20
+# Chunks at least this long are written as (size line, data, CRLF) without copying the data.
+_GATHER_AT = 16384
+_CRLF = b"\r\n"
+_HAS_SENDFILE = hasattr(os, "sendfile")
+_LINGER_RESET = struct.pack("ii", 1, 0)
+
+
+class _ChunkTimeout(Exception):
+    """The transport stayed paused for longer than ``chunk_timeout``."""
+
+
+class _Gone(Exception):
+    """The connection was lost while the writer waited on it."""
+
+
+class _Deadline:
+    """``complete_timeout``: when it expires the transport is aborted and the task sending
+    the response is cancelled, wherever it waits (on the client, or on the stream itself)."""
+
+    __slots__ = ("fired", "handle", "task", "transport")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, seconds: float, transport: asyncio.Transport
+    ) -> None:
+        self.fired = False
+        self.transport = transport
+        self.task = asyncio.current_task(loop)
+        self.handle = loop.call_later(seconds, self._fire)
+
+    def _fire(self) -> None:
+        self.fired = True
+        reset(self.transport)
+        if self.task is not None:
+            self.task.cancel()
+
+    def settle(self) -> None:
+        """Stop the clock; undo the cancellation it requested (the caller goes on)."""
+        self.handle.cancel()
+        if self.fired and self.task is not None:
+            # Python 3.11+: a task counts the cancellations asked of it. On 3.10 the one
+            # delivered is simply gone once caught.
+            cancelling = getattr(self.task, "cancelling", None)
+            if cancelling is not None and cancelling():
+                self.task.uncancel()  # type: ignore[attr-defined,unused-ignore]
+
+
+def _expired(seconds: float | None, which: str) -> ResponseTimeout:
+    if which == "chunk_timeout":
+        return ResponseTimeout(f"chunk_timeout: the client took no chunk for {seconds} s")
+    return ResponseTimeout(f"complete_timeout: the response took longer than {seconds} s")
+
+
+async def _stop_stream(
+    chunks: AsyncIterator[Any], raise_on_disconnect: bool, reason: BaseException | None
+) -> None:
+    """Close a stream where it is suspended; with ``raise_on_disconnect`` throw ``reason``
+    (``ClientDisconnect`` or ``ResponseTimeout``) into it there instead."""
+    if raise_on_disconnect and reason is not None:
+        athrow = getattr(chunks, "athrow", None)
+        if athrow is not None:
+            try:
+                await athrow(reason)
+            except (StopAsyncIteration, type(reason)):
+                return
+            # It caught the exception and yielded again: nobody is left to send to.
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+class TransportWriter:
+    """Sends responses on ``transport``, one at a time, in the order :meth:`send` is called.
+
+    The owning protocol forwards :meth:`pause_writing`, :meth:`resume_writing` and
+    :meth:`connection_lost` from its own callbacks. ``zero_copy=False`` turns ``os.sendfile``
+    off (file bodies are then read off the event loop and written through the transport).
+    """
+
+    __slots__ = ("_loop", "_lost", "_paused", "_waiter", "_zero_copy", "transport")
+
+    def __init__(self, transport: asyncio.BaseTransport, *, zero_copy: bool = True) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses; they have its methods.
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        self._loop = asyncio.get_running_loop()
+        self._paused = False
+        self._lost = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._zero_copy = zero_copy and _HAS_SENDFILE
+
+    # -- what the protocol forwards -------------------------------------------------------
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._wake()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._lost = True
+        self._paused = False
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection is gone (lost, or closing)."""
+        return self._lost or self.transport.is_closing()
+
+    async def _drain(self, timeout: float | None) -> None:
+        """Wait while the transport is paused, at most ``timeout`` seconds."""
+        waiter = self._loop.create_future()
+        self._waiter = waiter
+        handle = None
+        if timeout:
+            handle = self._loop.call_later(timeout, _time_out, waiter)
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if handle is not None:
+                handle.cancel()
+
+    # -- sending --------------------------------------------------------------------------
+
+    def write_bytes(
+        self, response: Response, method: str = "GET", version: str = "1.1", keep_alive: bool = True
+    ) -> bool:
+        """Send a response with a bytes body now, in one write; the result is :meth:`send`'s."""
+        if self._lost:
+            return False
+        data, persist = response._wire(method, version, keep_alive)
+        self.transport.write(data)
+        return persist
+
+    async def send(
+        self,
+        response: Response,
+        method: str = "GET",
+        version: str = "1.1",
+        keep_alive: bool = True,
+        request_headers: object = None,
+    ) -> bool:
+        """Send ``response`` to a ``method`` request of HTTP/``version``; ``keep_alive`` says
+        whether the request lets the connection persist; ``request_headers`` (a ``Headers``,
+        a mapping or pairs) let a file body answer ranges and conditional requests.
+
+        Returns ``True`` when the connection may carry another response; on ``False`` the
+        caller closes it (the writer has already aborted it after a timeout or a fault).
+
+        A stream that raises, or breaks its Content-Length, raises out of here; so does a file
+        that shrinks while it is sent. If the head had gone out, the connection was aborted.
+        """
+        if not isinstance(response, Response):
+            raise TypeError(f"send() takes a respcore Response, got {type(response).__name__}")
+        kind = response._kind
+        if kind != _STREAM and kind != _FILE:
+            return self.write_bytes(response, method, version, keep_alive)
+        if self._lost:
+            return False
+        if kind == _STREAM:
+            return await self._send_stream(response, method, version, keep_alive)
+        headers = request_headers_of(request_headers)
+        return await self._send_file(response, method, version, keep_alive, headers)
+
+    async def _send_stream(
+        self, response: Response, method: str, version: str, keep_alive: bool
+    ) -> bool:
+        status = response._status
+        body, expected, persist, fields, _, _ = plan(
+            status, response._fields(), "stream", None, method, version, keep_alive
+        )
+        head = encode_head(status, fields)
+        transport = self.transport
+        if body == "none":
+            # HEAD, 1xx, 204, 304: the stream is not iterated.
+            transport.write(head)
+            return persist
+        assert response._stream is not None
+        chunked = body == "chunked"
+        chunk_timeout = response.chunk_timeout or None
+        complete = response.complete_timeout or None
+        deadline = None if complete is None else _Deadline(self._loop, complete, transport)
+        chunks = response._stream()
+        finished = False  # the stream ended or raised: nothing to close
+        stop_reason: BaseException | None = None
+        started = False
+        sent = 0
+        unyielded = 0
+        try:
+            while True:
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    finished = True
+                    break
+                except BaseException:
+                    finished = True
+                    raise
+                if self._lost or (deadline is not None and deadline.fired):
+                    # The stream stops at the yield where the loss is seen.
+                    if deadline is not None and deadline.fired:
+                        stop_reason = _expired(complete, "complete_timeout")
+                    else:
+                        stop_reason = ClientDisconnect("the client disconnected")
+                    return False
+                data = as_bytes(chunk)
+                if data is None:
+                    raise TypeError(
+                        f"stream yielded {type(chunk).__name__} {chunk!r}; a stream must yield "
+                        "str or bytes"
+                    )
+                size = len(data)
+                if not size:
+                    continue  # an empty chunk would end a chunked body
+                sent += size
+                if expected is not None and sent > expected:
+                    raise RuntimeError(
+                        f"Content-Length: the stream yielded more than the {expected} bytes set"
+                    )
+                if not chunked:
+                    frame = data
+                elif size >= _GATHER_AT:
+                    if not started:
+                        transport.write(head)
+                        started = True
+                    transport.writelines((b"%x\r\n" % size, data, _CRLF))
+                    frame = b""
+                else:
+                    frame = encode_chunk(data)
+                if not started:
+                    transport.write(head + frame)
+                    started = True
+                elif frame:
+                    transport.write(frame)
+                if self._paused:
+                    unyielded = 0
+                    await self._drain(chunk_timeout)
+                else:
+                    unyielded += size
+                    if unyielded >= _YIELD_EVERY:
+                        unyielded = 0
+                        await asyncio.sleep(0)
+            if expected is not None and sent != expected:
+                raise RuntimeError(
+                    f"Content-Length: the stream yielded {sent} bytes, not the {expected} set"
+                )
+            tail = LAST_CHUNK if chunked else b""
+            if not started:
+                transport.write(head + tail)
+            elif tail:
+                transport.write(tail)
+            return persist
+        except _ChunkTimeout:
+            stop_reason = _expired(chunk_timeout, "chunk_timeout")
+            reset(transport)
+            return False
+        except (Exception, asyncio.CancelledError):
+            if deadline is not None and deadline.fired:
+                # complete_timeout: the cancellation (or what the stream made of it) is ours.
+                stop_reason = _expired(complete, "complete_timeout")
+                return False
+            if started:
+                reset(transport)
+            raise
+        finally:
+            if deadline is not None:
+                deadline.settle()
+            if not finished:
+                await _stop_stream(chunks, response.raise_on_disconnect, stop_reason)
+
+    async def _send_file(
+        self,
+        response: Response,
+        method: str,
+        version: str,
+        keep_alive: bool,
+        request_headers: Headers | None,
+    ) -> bool:
+        source = response._file
+        assert source is not None
+        loop = self._loop
+        file: BinaryIO = await loop.run_in_executor(None, open, source.path, "rb")
+        try:
+            st = os.fstat(file.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise ValueError(f"file: {source.path!r} is no longer a regular file")
+            chosen = response._select(st, method, request_headers)
+            status = chosen.status
+            body, _, persist, fields, _, _ = plan(
+                status, chosen.fields, "file", chosen.length, method, version, keep_alive
+            )
+            transport = self.transport
+            head = encode_head(status, fields)
+            if body == "none":
+                transport.write(head)
+                return persist
+            segments = chosen.segments
+            complete = response.complete_timeout or None
+            chunk_timeout = response.chunk_timeout or None
+            deadline = None if complete is None else _Deadline(loop, complete, transport)
+            try:
+                transport.write(head)
+                if (
+                    body == "length"
+                    and len(segments) == 1
+                    and not isinstance(segments[0], bytes)
+                    and self._can_sendfile()
+                ):
+                    offset, count = segments[0]
+                    done = await self._sendfile(file, offset, count, chunk_timeout)
+                else:
+                    done = await self._copy(
+                        file, segments, body == "chunked", source.chunk_size, chunk_timeout
+                    )
+            except _ChunkTimeout:
+                reset(transport)
+                return False
+            except asyncio.CancelledError:
+                if deadline is not None and deadline.fired:
+                    return False
+                raise
+            finally:
+                if deadline is not None:
+                    deadline.settle()
+            return done and persist and body != "close"
+        finally:
+            file.close()
+
+    def _can_sendfile(self) -> bool:
+        transport = self.transport
+        return (
+            self._zero_copy
+            and transport.get_extra_info("sslcontext") is None
+            and transport.get_extra_info("socket") is not None
+            and transport.get_write_buffer_size() == 0
+        )
+
+    def _shrank(self, file: BinaryIO, missing: int) -> RuntimeError:
+        reset(self.transport)
+        return RuntimeError(
+            f"file: {file.name!r} shrank while it was sent; {missing} bytes of its "
+            "Content-Length are missing, the connection was aborted"
+        )
+
+    async def _sendfile(
+        self, file: BinaryIO, offset: int, count: int, chunk_timeout: float | None
+    ) -> bool:
+        """Zero-copy: ``os.sendfile`` from the file to the transport's socket, whose write
+        buffer is empty, waiting for writability on the event loop (on a duplicate of the
+        socket's descriptor: the loop refuses watchers on a transport's own)."""
+        loop = self._loop
+        sock = self.transport.get_extra_info("socket")
+        out = os.dup(sock.fileno())
+        source = file.fileno()
+        try:
+            while count:
+                if self._lost:
+                    return False
+                try:
+                    sent = os.sendfile(out, source, offset, count)
+                except BlockingIOError:
+                    await self._writable(loop, out, chunk_timeout)
+                    continue
+                except OSError as exc:
+                    log.debug("sendfile ended: %s", exc)
+                    reset(self.transport)
+                    return False
+                if sent == 0:
+                    raise self._shrank(file, count)
+                offset += sent
+                count -= sent
+            return True
+        finally:
+            os.close(out)
+
+    async def _writable(
+        self, loop: asyncio.AbstractEventLoop, fd: int, timeout: float | None
+    ) -> None:
+        waiter = loop.create_future()
+        loop.add_writer(fd, _ready, waiter)
+        self._waiter = waiter  # connection_lost wakes it too
+        handle = None if not timeout else loop.call_later(timeout, _time_out, waiter)
+        try:
+            await waiter
+        finally:
+            loop.remove_writer(fd)
+            self._waiter = None
+            if handle is not None:
+                handle.cancel()
+
+    async def _copy(
+        self,
+        file: BinaryIO,
+        segments: list[Segment],
+        chunked: bool,
+        chunk_size: int,
+        chunk_timeout: float | None,
+    ) -> bool:
+        """The body's segments written through the transport, file spans read off the event
+        loop in ``chunk_size`` pieces (chunk-coded when ``chunked``)."""
+        loop = self._loop
+        transport = self.transport
+        fd = file.fileno()
+        for segment in segments:
+            if isinstance(segment, bytes):
+                pieces = [segment]
+                offset = end = 0
+            else:
+                offset, count = segment
+                end = offset + count
+                pieces = []
+            while True:
+                if self._lost:
+                    return False
+                if pieces:
+                    data = pieces.pop()
+                elif offset < end:
+                    size = min(chunk_size, end - offset)
+                    data = await loop.run_in_executor(None, os.pread, fd, size, offset)
+                    if len(data) < size:
+                        raise self._shrank(file, end - offset - len(data))
+                    offset += size
+                else:
+                    break
+                transport.write(encode_chunk(data) if chunked else data)
+                if self._paused:
+                    await self._drain(chunk_timeout)
+        if self._lost:
+            return False
+        if chunked:
+            transport.write(LAST_CHUNK)
+        return True
+
+
+def reset(transport: asyncio.BaseTransport) -> None:
+    """Abort the connection with a TCP reset, not a FIN: a FIN can read as the normal end of
+    a close-delimited body, a reset never does (SO_LINGER with a zero timeout)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+    transport.abort()  # type: ignore[attr-defined]
+
+
+def _time_out(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(_ChunkTimeout())
+
+
+def _ready(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

@@ -1,0 +1,272 @@
+"""``python -m respcore serve`` in a subprocess: the demo and every link on its page, a
+module of the user's own, clean shutdown on SIGTERM/SIGINT, and bad app arguments."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import queue
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from _live import (
+    WAIT,
+    ResponseReader,
+    connect,
+    parse_closed,
+    recv_until,
+    recv_until_close,
+    request,
+    wait_until,
+)
+
+import respcore
+
+pytestmark = pytest.mark.skipif(
+    sys.platform == "win32", reason="POSIX sockets, signals and file semantics; no uvloop"
+)
+
+START = 20.0  # bound on a subprocess starting to serve (imports, a cold cache)
+SERVING = re.compile(r"respcore serving on (http://([0-9.]+):(\d+))")
+
+
+@dataclass
+class Served:
+    """A ``python -m respcore serve`` subprocess and the address it logged."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    port: int
+    lines: queue.Queue[str] = field(default_factory=queue.Queue)
+    log: list[str] = field(default_factory=list)
+
+    def stderr_until(self, pattern: str, timeout: float = WAIT) -> bool:
+        """Whether a stderr line containing ``pattern`` shows up within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while not any(pattern in line for line in self.log):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                self.log.append(self.lines.get(timeout=remaining))
+            except queue.Empty:
+                return False
+        return True
+
+
+def _command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "respcore", "serve", *args]
+
+
+@contextmanager
+def serving(*args: str, cwd: Path | None = None) -> Iterator[Served]:
+    """Run ``python -m respcore serve --port 0 *args``; yield once it logs its address; stop
+    it (SIGTERM, then SIGKILL) if the test has not."""
+    process = subprocess.Popen(
+        _command("--port", "0", *args),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=cwd,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def drain() -> None:
+        assert process.stderr is not None
+        for raw in process.stderr:
+            lines.put(raw.decode("utf-8", "replace"))
+
+    threading.Thread(target=drain, name="stderr", daemon=True).start()
+    log: list[str] = []
+    try:
+        deadline = time.monotonic() + START
+        match = None
+        while match is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (process.poll() is not None and lines.empty()):
+                raise AssertionError(f"the server did not start: {''.join(log)}")
+            try:
+                line = lines.get(timeout=min(remaining, 0.5))
+            except queue.Empty:
+                continue
+            log.append(line)
+            match = SERVING.search(line)
+        yield Served(process, match.group(1), int(match.group(3)), lines, log)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(WAIT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(WAIT)
+
+
+def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        _command(*args), capture_output=True, text=True, timeout=START, cwd=cwd, check=False
+    )
+
+
+# -- the demo ----------------------------------------------------------------------------------
+
+
+def test_demo_serves_every_link_on_its_page() -> None:
+    with serving() as served, httpx.Client(base_url=served.url, timeout=WAIT) as client:
+        assert served.url == f"http://127.0.0.1:{served.port}"
+        page = client.get("/")
+        assert page.status_code == 200
+        assert page.headers["content-type"] == "text/html; charset=utf-8"
+        links = re.findall(r'href="([^"]+)"', page.text)
+        assert len(links) >= 9, links
+        answers: dict[str, httpx.Response] = {}
+        for link in links:
+            if link == "/slow":
+                # Endless: the first tick, then the client leaves.
+                sock = connect(served.port)
+                with sock:
+                    sock.sendall(request("GET", link))
+                    start = recv_until(sock, b"tick 1\n")
+                assert start.startswith(b"HTTP/1.1 200 OK\r\n")
+            elif link == "/close":
+                # No length, no chunks: the body ends when the server closes the connection.
+                sock = connect(served.port)
+                with sock:
+                    sock.sendall(request("GET", link))
+                    received = recv_until_close(sock)
+                (message,) = parse_closed(received, ["GET"])
+                assert message.complete
+                assert not received.reset
+                assert message.header("connection") == "close"
+                assert message.header("content-length") is None
+                assert message.header("transfer-encoding") is None
+                assert message.body.count(b"\n") == 3
+            else:
+                answers[link] = response = client.get(link)
+                assert response.status_code == 200, link
+                assert response.content, link
+        assert client.get("/no-such-page").status_code == 404
+
+    assert {"/json", "/text", "/html", "/chunked", "/close", "/report.csv", "/slow"} <= {*links}
+    assert answers["/json"].json()["message"] == "Hello, world!"
+    assert answers["/chunked"].text == "".join(f"chunk {n} of 5\n" for n in range(1, 6))
+    assert answers["/chunked"].headers["transfer-encoding"] == "chunked"
+    disposition = answers["/attachment"].headers["content-disposition"]
+    assert disposition == 'attachment; filename="hello.txt"'
+    for name in ("/rows.csv", "/report.csv"):
+        rows = list(csv.reader(io.StringIO(answers[name].text)))
+        assert rows[0] == ["id", "name", "score"], name
+        assert len(rows) == 1001, name
+    report = answers["/report.csv"]
+    assert report.headers["content-length"] == str(len(report.content))
+    assert "etag" in report.headers
+    assert answers["/request"].json()["method"] == "GET"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_lets_the_response_in_flight_finish(signum: signal.Signals) -> None:
+    with serving() as served:
+        sock = connect(served.port)
+        with sock:
+            sock.sendall(request("GET", "/chunked"))
+            start = recv_until(sock, b"chunk 1 of 5\n")
+            served.process.send_signal(signum)
+            assert served.stderr_until("shutting down")
+            # The server stops listening at once...
+            assert wait_until(lambda: _refused(served.port))
+            # ...and finishes the response it was sending.
+            reader = ResponseReader(sock)
+            reader.feed(start)
+            message = reader.read()
+            assert message.complete, message.error
+            assert message.body == "".join(f"chunk {n} of 5\n" for n in range(1, 6)).encode()
+            reader.expect_close()
+        assert served.process.wait(WAIT) == 0
+
+
+def _refused(port: int) -> bool:
+    try:
+        connect(port, timeout=1.0).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_idle_server_exits_cleanly_on_sigterm() -> None:
+    with serving() as served:
+        with httpx.Client(timeout=WAIT) as client:  # a kept-alive idle connection
+            assert client.get(served.url + "/text").text == "Hello, world!\n"
+            started = time.monotonic()
+            served.process.send_signal(signal.SIGTERM)
+            assert served.process.wait(WAIT) == 0
+        assert time.monotonic() - started < 5.0
+
+
+# -- the user's own app ------------------------------------------------------------------------
+
+HELPER = """
+import respcore
+from respcore import JsonResponse
+
+
+async def app(req, res):
+    if req.path == "/returned":
+        return JsonResponse({"style": "returned", "compiled": respcore.COMPILED})
+    res.status_code = 201
+    res.text = f"mutated {req.method} {req.path}"
+"""
+
+
+def test_serves_an_app_from_a_module_of_the_users(tmp_path: Path) -> None:
+    (tmp_path / "tests_helper_module.py").write_text(textwrap.dedent(HELPER))
+    args = ("tests_helper_module:app", "--host", "127.0.0.1")
+    with serving(*args, cwd=tmp_path) as served, httpx.Client(timeout=WAIT) as client:
+        returned = client.get(served.url + "/returned")
+        assert returned.json() == {"style": "returned", "compiled": respcore.COMPILED}
+        mutated = client.post(served.url + "/elsewhere")
+        assert (mutated.status_code, mutated.text) == (201, "mutated POST /elsewhere")
+
+
+@pytest.mark.parametrize(
+    ("target", "named"),
+    [
+        ("nosuchmodule_for_respcore:app", "nosuchmodule_for_respcore"),
+        ("badformat", "MODULE:APP (e.g. myapp:app), got 'badformat'"),
+        ("tests_helper_module:nope", "nope"),
+        ("tests_helper_module:respcore", "not an app"),
+    ],
+    ids=["no-module", "no-colon", "no-attribute", "not-callable"],
+)
+def test_bad_app_argument_exits_nonzero_naming_the_problem(
+    tmp_path: Path, target: str, named: str
+) -> None:
+    (tmp_path / "tests_helper_module.py").write_text(textwrap.dedent(HELPER))
+    done = _run(target, "--port", "0", cwd=tmp_path)
+    assert done.returncode != 0
+    assert named in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "serving on" not in done.stderr
+
+
+def test_request_to_the_demo_reports_what_was_read() -> None:
+    with serving() as served:
+        sock = connect(served.port)
+        with sock:
+            sock.sendall(request("POST", "/request?q=%20x", headers=[("X-Mine", "1")], body=b"{}"))
+            message = ResponseReader(sock).read("POST")
+    echoed = json.loads(message.body)
+    assert echoed["path"] == "/request"
+    assert echoed["query_string"] == "q=%20x"
+    assert ["X-Mine", "1"] in echoed["headers"] or ["x-mine", "1"] in echoed["headers"]
+    assert echoed["body"] == "{}"
