@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import select
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import h11
+import pytest
 
 from respcore.server import Server, start_server
 
@@ -30,6 +32,11 @@ except ImportError:  # pragma: no cover - Windows: the tests skip themselves the
     uvloop = None  # type: ignore[assignment]
 
 WAIT = 10.0  # upper bound on any single wait; never reached when a test passes
+MAX_CHUNKS = 100_000  # bound on every endless-looking stream in the live tests
+# The live tests use POSIX sockets, signals and file semantics, and uvloop.
+POSIX_ONLY = pytest.mark.skipif(
+    sys.platform == "win32", reason="POSIX sockets, signals and file semantics; no uvloop"
+)
 SHUTDOWN_GRACE = 2.0  # what a test server gives responses in flight when it stops
 LOOPS = ("uvloop", "asyncio") if uvloop is not None else ("asyncio",)
 

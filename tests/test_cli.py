@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 from _live import (
+    POSIX_ONLY,
     WAIT,
     ResponseReader,
     connect,
@@ -34,9 +35,7 @@ from _live import (
 
 import respcore
 
-pytestmark = pytest.mark.skipif(
-    sys.platform == "win32", reason="POSIX sockets, signals and file semantics; no uvloop"
-)
+pytestmark = POSIX_ONLY
 
 START = 20.0  # bound on a subprocess starting to serve (imports, a cold cache)
 SERVING = re.compile(r"respcore serving on (http://([0-9.]+):(\d+))")

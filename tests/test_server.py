@@ -13,7 +13,6 @@ import os
 import random
 import shutil
 import socket
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -26,6 +25,8 @@ import pytest
 from _judges import parse_httptools
 from _live import (
     LOOPS,
+    MAX_CHUNKS,
+    POSIX_ONLY,
     WAIT,
     Live,
     ResponseReader,
@@ -56,11 +57,8 @@ from respcore import (
 )
 from respcore.server import Request
 
-pytestmark = pytest.mark.skipif(
-    sys.platform == "win32", reason="POSIX sockets, signals and file semantics; no uvloop"
-)
+pytestmark = POSIX_ONLY
 
-MAX_CHUNKS = 100_000  # bound on every endless-looking stream below
 # What httpx raises for a response whose connection was aborted: cut short by a close, or reset.
 BROKEN_OFF = (httpx.RemoteProtocolError, httpx.ReadError)
 

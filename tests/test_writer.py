@@ -9,7 +9,6 @@ import collections
 import queue
 import random
 import socket
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -21,6 +20,8 @@ import pytest
 from _judges import parse_httptools
 from _live import (
     LOOPS,
+    MAX_CHUNKS,
+    POSIX_ONLY,
     WAIT,
     LoopThread,
     ResponseReader,
@@ -41,11 +42,7 @@ from respcore import (
 )
 from respcore.writer import TransportWriter
 
-pytestmark = pytest.mark.skipif(
-    sys.platform == "win32", reason="POSIX sockets, signals and file semantics; no uvloop"
-)
-
-MAX_CHUNKS = 100_000  # bound on every endless-looking stream below
+pytestmark = POSIX_ONLY
 
 
 class RecordingTransport:

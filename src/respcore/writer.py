@@ -158,7 +158,8 @@ class TransportWriter:
         return self._lost or self.transport.is_closing()
 
     async def _drain(self, timeout: float | None) -> None:
-        """Wait while the transport is paused, at most ``timeout`` seconds."""
+        """Wait until woken (the transport resumed, the socket became writable, or the
+        connection was lost), at most ``timeout`` seconds."""
         waiter = self._loop.create_future()
         self._waiter = waiter
         handle = None
@@ -397,12 +398,14 @@ class TransportWriter:
         self, file: BinaryIO, offset: int, count: int, chunk_timeout: float | None
     ) -> bool:
         """Zero-copy: ``os.sendfile`` from the file to the transport's socket, whose write
-        buffer is empty, waiting for writability on the event loop (on a duplicate of the
-        socket's descriptor: the loop refuses watchers on a transport's own)."""
+        buffer is empty, waiting for writability on the event loop. The watcher is on a
+        duplicate of the socket's descriptor (the loop refuses watchers on a transport's
+        own) and stays registered for the whole body: it only fires while the writer waits."""
         loop = self._loop
         sock = self.transport.get_extra_info("socket")
         out = os.dup(sock.fileno())
         source = file.fileno()
+        loop.add_writer(out, self._wake)
         try:
             while count:
                 if self._lost:
@@ -410,7 +413,7 @@ class TransportWriter:
                 try:
                     sent = os.sendfile(out, source, offset, count)
                 except BlockingIOError:
-                    await self._writable(loop, out, chunk_timeout)
+                    await self._drain(chunk_timeout)
                     continue
                 except OSError as exc:
                     log.debug("sendfile ended: %s", exc)
@@ -422,22 +425,8 @@ class TransportWriter:
                 count -= sent
             return True
         finally:
+            loop.remove_writer(out)
             os.close(out)
-
-    async def _writable(
-        self, loop: asyncio.AbstractEventLoop, fd: int, timeout: float | None
-    ) -> None:
-        waiter = loop.create_future()
-        loop.add_writer(fd, _ready, waiter)
-        self._waiter = waiter  # connection_lost wakes it too
-        handle = None if not timeout else loop.call_later(timeout, _time_out, waiter)
-        try:
-            await waiter
-        finally:
-            loop.remove_writer(fd)
-            self._waiter = None
-            if handle is not None:
-                handle.cancel()
 
     async def _copy(
         self,
@@ -496,8 +485,3 @@ def reset(transport: asyncio.BaseTransport) -> None:
 def _time_out(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_exception(_ChunkTimeout())
-
-
-def _ready(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
