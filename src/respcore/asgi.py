@@ -12,9 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, BinaryIO, Union
 
+from ._bodies import (
+    chunk_bytes,
+    file_pieces,
+    length_exceeded,
+    length_missed,
+    shrank,
+    stop_stream,
+    timed_out,
+)
 from .errors import ClientDisconnect, ResponseTimeout
 from .framing import BodyPlan, Framing, plan
 from .ranges import Segment
@@ -139,10 +148,7 @@ class _Deadlines:
         return limit, which
 
     def _expired(self, which: str) -> ResponseTimeout:
-        seconds = self.chunk if which == "chunk_timeout" else self.complete
-        if which == "chunk_timeout":
-            return ResponseTimeout(f"chunk_timeout: the client took no chunk for {seconds} s")
-        return ResponseTimeout(f"complete_timeout: the response took longer than {seconds} s")
+        return timed_out(which, self.chunk if which == "chunk_timeout" else self.complete)
 
     async def send(self, send: Send, message: Message) -> None:
         limit, which = self._limit(self.chunk)
@@ -191,47 +197,6 @@ class _DisconnectWatch:
             await self.task
 
 
-def as_bytes(value: object) -> bytes | None:
-    """Body bytes from bytes, bytearray, memoryview or str (UTF-8); ``None`` for any other
-    type, so each caller can name what was wrong in its own words."""
-    if type(value) is bytes:
-        return value
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    return None
-
-
-def _chunk_bytes(chunk: object) -> bytes:
-    data = as_bytes(chunk)
-    if data is None:
-        raise TypeError(
-            f"stream yielded {type(chunk).__name__} {chunk!r}; a stream must yield str or bytes"
-        )
-    return data
-
-
-async def _close(chunks: AsyncIterator[Any]) -> None:
-    aclose = getattr(chunks, "aclose", None)
-    if aclose is not None:
-        await aclose()
-
-
-async def _throw_disconnect(chunks: AsyncIterator[Any]) -> None:
-    """Throw ``ClientDisconnect`` into a generator at the yield where it is suspended."""
-    athrow = getattr(chunks, "athrow", None)
-    if athrow is None:
-        await _close(chunks)
-        return
-    try:
-        await athrow(ClientDisconnect("the client disconnected"))
-    except (StopAsyncIteration, ClientDisconnect):
-        return
-    # It caught the exception and yielded again: there is no one left to send to.
-    await _close(chunks)
-
-
 async def send_stream(
     receive: Receive,
     send: Send,
@@ -268,14 +233,12 @@ async def send_stream(
             except StopAsyncIteration:
                 finished = True
                 break
-            data = _chunk_bytes(chunk)
+            data = chunk_bytes(chunk)
             if not data:
                 continue
             sent += len(data)
             if expected is not None and sent > expected:
-                raise RuntimeError(
-                    f"Content-Length: the stream yielded more than the {expected} bytes set"
-                )
+                raise length_exceeded(expected)
             if not started:
                 started = True
                 await deadlines.send(send, _start(status, framing))
@@ -284,22 +247,18 @@ async def send_stream(
             )
             if watch.disconnected:
                 finished = True
-                if raise_on_disconnect:
-                    await _throw_disconnect(chunks)
-                else:
-                    await _close(chunks)
+                reason = ClientDisconnect("the client disconnected")
+                await stop_stream(chunks, reason if raise_on_disconnect else None)
                 return
         if expected is not None and sent != expected:
-            raise RuntimeError(
-                f"Content-Length: the stream yielded {sent} bytes, not the {expected} set"
-            )
+            raise length_missed(sent, expected)
         if not started:
             await deadlines.send(send, _start(status, framing))
         await deadlines.send(send, {"type": "http.response.body", "body": b""})
     finally:
         await watch.stop()
         if not finished:
-            await _close(chunks)
+            await stop_stream(chunks)
 
 
 async def send_file(
@@ -351,20 +310,6 @@ async def send_file(
         file.close()
 
 
-def _pieces(segments: list[Segment], chunk_size: int) -> Iterator[bytes | tuple[int, int]]:
-    """The body's segments with file spans cut into ``chunk_size`` reads."""
-    for segment in segments:
-        if isinstance(segment, bytes):
-            yield segment
-            continue
-        offset, count = segment
-        end = offset + count
-        while offset < end:
-            size = min(chunk_size, end - offset)
-            yield offset, size
-            offset += size
-
-
 async def _send_file_body(
     receive: Receive,
     send: Send,
@@ -380,7 +325,7 @@ async def _send_file_body(
     watch = _DisconnectWatch(receive)
     try:
         await deadlines.send(send, _start(status, framing))
-        for piece in _pieces(segments, chunk_size):
+        for piece in file_pieces(segments, chunk_size):
             if isinstance(piece, bytes):
                 data = piece
             else:
@@ -388,10 +333,7 @@ async def _send_file_body(
                 read = loop.run_in_executor(None, os.pread, fd, size, offset)
                 data = await deadlines.produce(read)
                 if len(data) < size:
-                    raise RuntimeError(
-                        f"file: {file.name!r} shrank while it was sent; the bytes from "
-                        f"{offset + len(data)} on are missing"
-                    )
+                    raise shrank(file.name, offset + len(data))
             await deadlines.send(
                 send, {"type": "http.response.body", "body": data, "more_body": True}
             )

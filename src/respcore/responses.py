@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Union, overload
 from urllib.parse import quote
 
 from . import asgi
+from ._bodies import as_bytes
 from ._date import format_http_date
 from ._rules import check_status
 from .encoder import LAST_CHUNK, content_disposition, encode_chunk, encode_head
@@ -127,7 +128,7 @@ def _check_status(value: object) -> int:
 
 
 def _content_bytes(value: object, field: str) -> bytes:
-    data = asgi.as_bytes(value)
+    data = as_bytes(value)
     if data is None:
         raise TypeError(f"{field} must be bytes or str, got {type(value).__name__} {value!r}")
     return data
@@ -319,6 +320,12 @@ class Response:
     def _text_body(self) -> str | None:
         return self._body.decode("utf-8") if self._kind == _BYTES else None
 
+    def _set_text(self, value: object, field: str, content_type: str) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"{field} must be str, got {type(value).__name__} {value!r}")
+        self._set_body(value.encode("utf-8"))
+        self._set_content_type(content_type)
+
     @property
     def text(self) -> str | None:
         """The body as text; setting it sends ``text/plain; charset=utf-8``."""
@@ -326,10 +333,7 @@ class Response:
 
     @text.setter
     def text(self, value: str) -> None:
-        if not isinstance(value, str):
-            raise TypeError(f"text must be str, got {type(value).__name__} {value!r}")
-        self._set_body(value.encode("utf-8"))
-        self._set_content_type(TEXT)
+        self._set_text(value, "text", TEXT)
 
     @property
     def html(self) -> str | None:
@@ -338,10 +342,7 @@ class Response:
 
     @html.setter
     def html(self, value: str) -> None:
-        if not isinstance(value, str):
-            raise TypeError(f"html must be str, got {type(value).__name__} {value!r}")
-        self._set_body(value.encode("utf-8"))
-        self._set_content_type(HTML)
+        self._set_text(value, "html", HTML)
 
     @property
     def json(self) -> Any:

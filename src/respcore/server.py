@@ -14,7 +14,6 @@ import collections
 import contextlib
 import logging
 import signal
-import socket
 import sys
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Union
@@ -181,13 +180,11 @@ class _Connection(asyncio.Protocol):
         "_fields",
         "_head_size",
         "_in_head",
-        "_last",
         "_owe_continue",
         "_pending",
         "_queue",
         "_reading",
         "_refusal",
-        "_upgrade",
         "_url",
         "app",
         "body",
@@ -208,8 +205,6 @@ class _Connection(asyncio.Protocol):
         self._closing = False
         self._expect = False
         self._owe_continue = False
-        self._upgrade = False
-        self._last: Request | None = None
         self._reading = True
         self._in_head = False
         self._head_size = 0
@@ -252,7 +247,6 @@ class _Connection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            # No protocol switch here: the request is answered, then the connection closes.
             self._refuse(None)
             return
         except httptools.HttpParserError as exc:
@@ -271,16 +265,13 @@ class _Connection(asyncio.Protocol):
 
     def _refuse(self, response: Response | None) -> None:
         """Read no more; answer ``response`` after the requests before it, then close.
-        ``None``: the last request asked for an Upgrade; it is answered, then the connection
-        closes."""
+        ``None``: the last request asked for a protocol switch; nothing more is answered."""
         self._closing = True
         if self._reading:
             self._reading = False
             self.transport.pause_reading()
         if response is None:
-            last = self._last
-            if last is not None:
-                last.keep_alive = False
+            # After an Upgrade or CONNECT request, answered (or being answered) already.
             if not self._busy:
                 self._close()
             return
@@ -290,8 +281,7 @@ class _Connection(asyncio.Protocol):
             self._write_refusal(response)
 
     def _write_refusal(self, response: Response) -> None:
-        if not self.lost:
-            self.transport.write(response._wire("GET", "1.1", False)[0])
+        self.writer.write_bytes(response, "GET", "1.1", False)
         self._close()
 
     # -- parser callbacks -----------------------------------------------------------------
@@ -304,13 +294,8 @@ class _Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_size += len(name) + len(value) + 4
         self._fields.append((name, value))
-        size = len(name)
-        if size == 6 and name.lower() == b"expect":
+        if len(name) == 6 and name.lower() == b"expect":
             self._expect = value.strip(b" \t").lower() == b"100-continue"
-        elif size == 7 and name.lower() == b"upgrade":
-            # No protocol switch here: the request is answered, then the connection closes
-            # (its response says so even when it goes out before the parser stops).
-            self._upgrade = True
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -361,9 +346,9 @@ class _Connection(asyncio.Protocol):
         self._head_size = 0
         self._pending = 0
         self._owe_continue = False
-        self._last = request
-        if self._upgrade:
-            self._upgrade = False
+        if parser.should_upgrade():
+            # An Upgrade or CONNECT request: there is no protocol switch here. It is answered,
+            # with Connection: close, then the connection closes (the parser stops after it).
             request.keep_alive = False
         if self.body is not None:
             request._body = self.body
@@ -403,14 +388,15 @@ class _Connection(asyncio.Protocol):
             self._busy = True
             self.server.spawn(self._send(request, response))
             return
+        writer = self.writer
         try:
-            data, persist = response._wire(request.method, request.version, request.keep_alive)
+            persist = writer.write_bytes(
+                response, request.method, request.version, request.keep_alive
+            )
         except Exception:
+            # Raised while framing, before anything was written.
             log.exception("the response to %r cannot be sent", request)
-            data, persist = _SERVER_ERROR._wire(request.method, request.version, False)
-        if self.lost:
-            return
-        self.transport.write(data)
+            persist = writer.write_bytes(_SERVER_ERROR, request.method, request.version, False)
         if not persist:
             self._close()
 
@@ -532,14 +518,11 @@ class Server:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def listen(self, host: str, port: int, sock: socket.socket | None = None) -> None:
+    async def listen(self, host: str, port: int) -> None:
         loop = asyncio.get_running_loop()
-        if sock is not None:
-            listener = await loop.create_server(lambda: _Connection(self), sock=sock, backlog=2048)
-        else:
-            listener = await loop.create_server(
-                lambda: _Connection(self), host, port, backlog=2048, reuse_address=True
-            )
+        listener = await loop.create_server(
+            lambda: _Connection(self), host, port, backlog=2048, reuse_address=True
+        )
         self._listener = listener
         self.host, self.port = listener.sockets[0].getsockname()[:2]
         self._sweeper = loop.call_later(self._sweep_every, self._sweep)

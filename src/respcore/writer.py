@@ -23,12 +23,19 @@ import os
 import socket
 import stat
 import struct
-from collections.abc import AsyncIterator
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-from .asgi import as_bytes
+from ._bodies import (
+    chunk_bytes,
+    file_pieces,
+    length_exceeded,
+    length_missed,
+    shrank,
+    stop_stream,
+    timed_out,
+)
 from .encoder import LAST_CHUNK, encode_chunk, encode_head
-from .errors import ClientDisconnect, ResponseTimeout
+from .errors import ClientDisconnect
 from .framing import plan
 from .headers import Headers
 from .headers import request_headers as request_headers_of
@@ -53,10 +60,6 @@ _LINGER_RESET = struct.pack("ii", 1, 0)
 
 class _ChunkTimeout(Exception):
     """The transport stayed paused for longer than ``chunk_timeout``."""
-
-
-class _Gone(Exception):
-    """The connection was lost while the writer waited on it."""
 
 
 class _Deadline:
@@ -88,30 +91,6 @@ class _Deadline:
             cancelling = getattr(self.task, "cancelling", None)
             if cancelling is not None and cancelling():
                 self.task.uncancel()  # type: ignore[attr-defined,unused-ignore]
-
-
-def _expired(seconds: float | None, which: str) -> ResponseTimeout:
-    if which == "chunk_timeout":
-        return ResponseTimeout(f"chunk_timeout: the client took no chunk for {seconds} s")
-    return ResponseTimeout(f"complete_timeout: the response took longer than {seconds} s")
-
-
-async def _stop_stream(
-    chunks: AsyncIterator[Any], raise_on_disconnect: bool, reason: BaseException | None
-) -> None:
-    """Close a stream where it is suspended; with ``raise_on_disconnect`` throw ``reason``
-    (``ClientDisconnect`` or ``ResponseTimeout``) into it there instead."""
-    if raise_on_disconnect and reason is not None:
-        athrow = getattr(chunks, "athrow", None)
-        if athrow is not None:
-            try:
-                await athrow(reason)
-            except (StopAsyncIteration, type(reason)):
-                return
-            # It caught the exception and yielded again: nobody is left to send to.
-    aclose = getattr(chunks, "aclose", None)
-    if aclose is not None:
-        await aclose()
 
 
 class TransportWriter:
@@ -251,39 +230,24 @@ class TransportWriter:
                 if self._lost or (deadline is not None and deadline.fired):
                     # The stream stops at the yield where the loss is seen.
                     if deadline is not None and deadline.fired:
-                        stop_reason = _expired(complete, "complete_timeout")
+                        stop_reason = timed_out("complete_timeout", complete)
                     else:
                         stop_reason = ClientDisconnect("the client disconnected")
                     return False
-                data = as_bytes(chunk)
-                if data is None:
-                    raise TypeError(
-                        f"stream yielded {type(chunk).__name__} {chunk!r}; a stream must yield "
-                        "str or bytes"
-                    )
+                data = chunk_bytes(chunk)
                 size = len(data)
                 if not size:
                     continue  # an empty chunk would end a chunked body
                 sent += size
                 if expected is not None and sent > expected:
-                    raise RuntimeError(
-                        f"Content-Length: the stream yielded more than the {expected} bytes set"
-                    )
-                if not chunked:
-                    frame = data
-                elif size >= _GATHER_AT:
-                    if not started:
-                        transport.write(head)
-                        started = True
-                    transport.writelines((b"%x\r\n" % size, data, _CRLF))
-                    frame = b""
+                    raise length_exceeded(expected)
+                if chunked and size >= _GATHER_AT:
+                    pieces: tuple[bytes, ...] = (b"%x\r\n" % size, data, _CRLF)
+                    transport.writelines(pieces if started else (head, *pieces))
                 else:
-                    frame = encode_chunk(data)
-                if not started:
-                    transport.write(head + frame)
-                    started = True
-                elif frame:
-                    transport.write(frame)
+                    frame = encode_chunk(data) if chunked else data
+                    transport.write(frame if started else head + frame)
+                started = True
                 if self._paused:
                     unyielded = 0
                     await self._drain(chunk_timeout)
@@ -293,9 +257,7 @@ class TransportWriter:
                         unyielded = 0
                         await asyncio.sleep(0)
             if expected is not None and sent != expected:
-                raise RuntimeError(
-                    f"Content-Length: the stream yielded {sent} bytes, not the {expected} set"
-                )
+                raise length_missed(sent, expected)
             tail = LAST_CHUNK if chunked else b""
             if not started:
                 transport.write(head + tail)
@@ -303,13 +265,13 @@ class TransportWriter:
                 transport.write(tail)
             return persist
         except _ChunkTimeout:
-            stop_reason = _expired(chunk_timeout, "chunk_timeout")
+            stop_reason = timed_out("chunk_timeout", chunk_timeout)
             reset(transport)
             return False
         except (Exception, asyncio.CancelledError):
             if deadline is not None and deadline.fired:
                 # complete_timeout: the cancellation (or what the stream made of it) is ours.
-                stop_reason = _expired(complete, "complete_timeout")
+                stop_reason = timed_out("complete_timeout", complete)
                 return False
             if started:
                 reset(transport)
@@ -318,7 +280,7 @@ class TransportWriter:
             if deadline is not None:
                 deadline.settle()
             if not finished:
-                await _stop_stream(chunks, response.raise_on_disconnect, stop_reason)
+                await stop_stream(chunks, stop_reason if response.raise_on_disconnect else None)
 
     async def _send_file(
         self,
@@ -374,7 +336,7 @@ class TransportWriter:
             finally:
                 if deadline is not None:
                     deadline.settle()
-            return done and persist and body != "close"
+            return done and persist  # plan never lets a close-delimited body persist
         finally:
             file.close()
 
@@ -387,12 +349,10 @@ class TransportWriter:
             and transport.get_write_buffer_size() == 0
         )
 
-    def _shrank(self, file: BinaryIO, missing: int) -> RuntimeError:
+    def _shrank(self, file: BinaryIO, offset: int) -> RuntimeError:
+        """Abort the connection: the file ended at ``offset``, short of its head's promise."""
         reset(self.transport)
-        return RuntimeError(
-            f"file: {file.name!r} shrank while it was sent; {missing} bytes of its "
-            "Content-Length are missing, the connection was aborted"
-        )
+        return shrank(file.name, offset)
 
     async def _sendfile(
         self, file: BinaryIO, offset: int, count: int, chunk_timeout: float | None
@@ -420,7 +380,7 @@ class TransportWriter:
                     reset(self.transport)
                     return False
                 if sent == 0:
-                    raise self._shrank(file, count)
+                    raise self._shrank(file, offset)
                 offset += sent
                 count -= sent
             return True
@@ -441,30 +401,19 @@ class TransportWriter:
         loop = self._loop
         transport = self.transport
         fd = file.fileno()
-        for segment in segments:
-            if isinstance(segment, bytes):
-                pieces = [segment]
-                offset = end = 0
+        for piece in file_pieces(segments, chunk_size):
+            if self._lost:
+                return False
+            if isinstance(piece, bytes):
+                data = piece
             else:
-                offset, count = segment
-                end = offset + count
-                pieces = []
-            while True:
-                if self._lost:
-                    return False
-                if pieces:
-                    data = pieces.pop()
-                elif offset < end:
-                    size = min(chunk_size, end - offset)
-                    data = await loop.run_in_executor(None, os.pread, fd, size, offset)
-                    if len(data) < size:
-                        raise self._shrank(file, end - offset - len(data))
-                    offset += size
-                else:
-                    break
-                transport.write(encode_chunk(data) if chunked else data)
-                if self._paused:
-                    await self._drain(chunk_timeout)
+                offset, size = piece
+                data = await loop.run_in_executor(None, os.pread, fd, size, offset)
+                if len(data) < size:
+                    raise self._shrank(file, offset + len(data))
+            transport.write(encode_chunk(data) if chunked else data)
+            if self._paused:
+                await self._drain(chunk_timeout)
         if self._lost:
             return False
         if chunked:
