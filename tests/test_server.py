@@ -654,6 +654,20 @@ def test_upgrade_request_is_answered_once_then_closed(
     assert message.header("connection") == "close"
 
 
+def test_upgrade_header_not_named_in_connection_is_ignored(routes: Routes, live: Live) -> None:
+    # RFC 9110 §7.8: Upgrade counts only when Connection lists it; else it is any header, and
+    # the connection stays open for the next request.
+    _path_routes(routes)
+    sock, reader = open_reader(live.port)
+    with sock:
+        sock.sendall(request("GET", "/where?first", headers=[("Upgrade", "h2c")]))
+        first = reader.read()
+        sock.sendall(request("GET", "/where?second"))
+        second = reader.read()
+    assert first.header("connection") is None
+    assert (first.body, second.body) == (b"GET /where?first", b"GET /where?second")
+
+
 # -- faults in the app and in streams ----------------------------------------------------------
 
 
