@@ -19,7 +19,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Any, ClassVar, Union, overload
 from urllib.parse import quote
 
-from . import asgi
+from . import _background, asgi
 from ._bodies import as_bytes
 from ._date import format_http_date
 from ._rules import check_status
@@ -233,6 +233,8 @@ class Response:
     chunk_timeout: float | None = None
     complete_timeout: float | None = None
     raise_on_disconnect = False
+    # Run by every sending path after the last byte went to the transport (_background.py).
+    _background: _background.Background | None = None
 
     def __init__(
         self,
@@ -257,6 +259,19 @@ class Response:
             if media.startswith("text/") and "charset" not in media:
                 media += "; charset=utf-8"
             self._content_type = media
+
+    # -- background work ------------------------------------------------------------------
+
+    @property
+    def background(self) -> _background.Background | None:
+        """A no-argument callable (sync or async) run after the response's last byte went to
+        the transport, on every sending path; never after an abort. What it raises is
+        logged, never sent. ``None`` (the default): nothing runs."""
+        return self._background
+
+    @background.setter
+    def background(self, fn: _background.Background | None) -> None:
+        self._background = _background.check(fn)
 
     # -- status and headers ---------------------------------------------------------------
 
