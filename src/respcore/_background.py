@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Union
 
-__all__ = ["Background", "check", "run", "start"]
+__all__ = ["Background", "check_background", "run", "start"]
 
 log = logging.getLogger("respcore.background")
 
@@ -24,7 +24,7 @@ Background = Callable[[], Union[Awaitable[Any], Any]]
 _TASKS: set[asyncio.Task[None]] = set()
 
 
-def check(fn: object) -> Background | None:
+def check_background(fn: object) -> Background | None:
     """``fn`` when it is ``None`` or callable; ``TypeError`` naming the field otherwise."""
     if fn is None or callable(fn):
         return fn  # type: ignore[return-value]

@@ -19,8 +19,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Any, ClassVar, Union, overload
 from urllib.parse import quote
 
-from . import _background, asgi
-from ._bodies import as_bytes
+from . import asgi
+from ._background import Background, check_background
 from ._date import format_http_date
 from ._rules import check_status
 from .encoder import LAST_CHUNK, content_disposition, encode_chunk, encode_head
@@ -234,7 +234,7 @@ class Response:
     complete_timeout: float | None = None
     raise_on_disconnect = False
     # Run by every sending path after the last byte went to the transport (_background.py).
-    _background: _background.Background | None = None
+    _background: Background | None = None
 
     def __init__(
         self,
@@ -263,15 +263,15 @@ class Response:
     # -- background work ------------------------------------------------------------------
 
     @property
-    def background(self) -> _background.Background | None:
+    def background(self) -> Background | None:
         """A no-argument callable (sync or async) run after the response's last byte went to
         the transport, on every sending path; never after an abort. What it raises is
         logged, never sent. ``None`` (the default): nothing runs."""
         return self._background
 
     @background.setter
-    def background(self, fn: _background.Background | None) -> None:
-        self._background = _background.check(fn)
+    def background(self, fn: Background | None) -> None:
+        self._background = check_background(fn)
 
     # -- status and headers ---------------------------------------------------------------
 
