@@ -36,6 +36,7 @@ __all__ = [
     "Scope",
     "Send",
     "offers_pathsend",
+    "offers_trailers",
     "plain_start",
     "raw_headers",
     "request_keep_alive",
@@ -51,6 +52,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 PATHSEND = "http.response.pathsend"
+TRAILERS = "http.response.trailers"
+TrailerFields = Callable[[], Iterable[tuple[str, str]]]
 
 
 def request_version(scope: Scope) -> str:
@@ -75,6 +78,11 @@ def request_keep_alive(scope: Scope, version: str) -> bool:
 def offers_pathsend(scope: Scope) -> bool:
     extensions = scope.get("extensions")
     return extensions is not None and PATHSEND in extensions
+
+
+def offers_trailers(scope: Scope) -> bool:
+    extensions = scope.get("extensions")
+    return extensions is not None and TRAILERS in extensions
 
 
 def raw_headers(fields: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
@@ -207,18 +215,22 @@ async def send_stream(
     raise_on_disconnect: bool = False,
     chunk_timeout: float | None = None,
     complete_timeout: float | None = None,
-) -> None:
-    """Send a stream body with ``more_body``.
+    trailers: TrailerFields | None = None,
+) -> bool:
+    """Send a stream body with ``more_body``; ``True`` when it was sent to its end, ``False``
+    when the client disconnected first.
 
     The first chunk is taken before the head goes out, so a stream that fails at once leaves
     nothing sent (the server answers 500). A wrong chunk type, a chunk past the application's
     Content-Length, or a timeout raises out of here after the stream is closed; the server
-    then drops the connection, which is how ASGI aborts a response.
+    then drops the connection, which is how ASGI aborts a response. ``trailers`` (given only
+    when the server offers ``http.response.trailers`` and the body is chunked) returns the
+    trailer fields once the body has ended.
     """
     if framing.body == "none":
         await send(_start(status, framing))
         await send({"type": "http.response.body", "body": b""})
-        return
+        return True
     expected = framing.content_length
     deadlines = _Deadlines(chunk_timeout, complete_timeout)
     watch = _DisconnectWatch(receive)
@@ -241,7 +253,7 @@ async def send_stream(
                 raise length_exceeded(expected)
             if not started:
                 started = True
-                await deadlines.send(send, _start(status, framing))
+                await deadlines.send(send, _stream_start(status, framing, trailers))
             await deadlines.send(
                 send, {"type": "http.response.body", "body": data, "more_body": True}
             )
@@ -249,16 +261,31 @@ async def send_stream(
                 finished = True
                 reason = ClientDisconnect("the client disconnected")
                 await stop_stream(chunks, reason if raise_on_disconnect else None)
-                return
+                return False
         if expected is not None and sent != expected:
             raise length_missed(sent, expected)
         if not started:
-            await deadlines.send(send, _start(status, framing))
-        await deadlines.send(send, {"type": "http.response.body", "body": b""})
+            await deadlines.send(send, _stream_start(status, framing, trailers))
+        if trailers is None:
+            await deadlines.send(send, {"type": "http.response.body", "body": b""})
+        else:
+            fields = trailers()
+            await deadlines.send(send, {"type": "http.response.body", "body": b""})
+            await deadlines.send(
+                send, {"type": TRAILERS, "headers": raw_headers(fields), "more_trailers": False}
+            )
+        return True
     finally:
         await watch.stop()
         if not finished:
             await stop_stream(chunks)
+
+
+def _stream_start(status: int, framing: Framing, trailers: TrailerFields | None) -> Message:
+    message = _start(status, framing)
+    if trailers is not None:
+        message["trailers"] = True
+    return message
 
 
 async def send_file(
@@ -271,12 +298,13 @@ async def send_file(
     chunk_size: int = 65536,
     chunk_timeout: float | None = None,
     complete_timeout: float | None = None,
-) -> None:
+) -> bool:
     """Send a file body. ``frame`` turns the file's stat into the status, the framing and the
     body's segments (the whole file, ranges, or nothing; see ``respcore.ranges``), so the
     head describes the file as it is opened. The whole file goes as
     ``http.response.pathsend`` when the server offers it; anything else is read off the event
-    loop in ``chunk_size`` pieces."""
+    loop in ``chunk_size`` pieces. ``True`` when the body was sent to its end, ``False``
+    when the client disconnected first."""
     loop = asyncio.get_running_loop()
     if scope.get("method") == "HEAD" or offers_pathsend(scope):
         st = await loop.run_in_executor(None, os.stat, path)
@@ -284,19 +312,19 @@ async def send_file(
         if framing.body == "none":
             await send(_start(status, framing))
             await send({"type": "http.response.body", "body": b""})
-            return
+            return True
         if framing.body == "length" and segments == [(0, st.st_size)]:
             await send(_start(status, framing))
             await send({"type": PATHSEND, "path": path})
-            return
+            return True
     file = await loop.run_in_executor(None, open, path, "rb")
     try:
         status, framing, segments = frame(os.fstat(file.fileno()))
         if framing.body == "none":
             await send(_start(status, framing))
             await send({"type": "http.response.body", "body": b""})
-            return
-        await _send_file_body(
+            return True
+        return await _send_file_body(
             receive,
             send,
             status,
@@ -319,7 +347,7 @@ async def _send_file_body(
     segments: list[Segment],
     chunk_size: int,
     deadlines: _Deadlines,
-) -> None:
+) -> bool:
     loop = asyncio.get_running_loop()
     fd = file.fileno()
     watch = _DisconnectWatch(receive)
@@ -338,7 +366,8 @@ async def _send_file_body(
                 send, {"type": "http.response.body", "body": data, "more_body": True}
             )
             if watch.disconnected:
-                return
+                return False
         await deadlines.send(send, {"type": "http.response.body", "body": b""})
+        return True
     finally:
         await watch.stop()

@@ -8,7 +8,9 @@ changes the response, so the same object can be sent again.
 
 from __future__ import annotations
 
+import datetime
 import errno
+import functools
 import inspect
 import json
 import mimetypes
@@ -19,16 +21,21 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Any, ClassVar, Union, overload
 from urllib.parse import quote
 
-from . import asgi
+from . import _background, asgi, sse
 from ._background import Background, check_background
+from ._bodies import as_bytes
 from ._date import format_http_date
 from ._rules import check_status
+from .cookies import delete_cookie_value, set_cookie_value
 from .encoder import LAST_CHUNK, content_disposition, encode_chunk, encode_head
 from .framing import HEADS, Framing, decide, plain_head, plan
 from .headers import Headers, HeadersInit, parsed_headers
 from .ranges import FileSelection, Segment, select
+from .trailers import Trailers, check_trailers
+from .trailers import trailer_fields as check_trailer_fields
 
 __all__ = [
+    "EventSourceResponse",
     "FileResponse",
     "HTMLResponse",
     "HtmlResponse",
@@ -235,6 +242,8 @@ class Response:
     raise_on_disconnect = False
     # Run by every sending path after the last byte went to the transport (_background.py).
     _background: Background | None = None
+    # Called after a chunked stream's last chunk for its trailer fields (trailers.py).
+    _trailers: Trailers | None = None
 
     def __init__(
         self,
@@ -242,6 +251,7 @@ class Response:
         status_code: int = 200,
         headers: HeadersInit = None,
         media_type: str | None = None,
+        background: Background | None = None,
     ) -> None:
         if status_code is not _OK:
             self._status = _check_status(status_code)
@@ -252,6 +262,8 @@ class Response:
         media = self.media_type if media_type is None else media_type
         if media is not None:
             self._set_media_type(media)
+        if background is not None:
+            self._background = check_background(background)
 
     def _set_media_type(self, media: str) -> None:
         # An explicit Content-Type in ``headers`` wins over the media type.
@@ -371,6 +383,52 @@ class Response:
         self._set_body(_json_bytes(value, self.dumps))
         self._set_content_type(JSON)
 
+    # -- cookies (cookies.py) -------------------------------------------------------------
+
+    def set_cookie(
+        self,
+        key: str,
+        value: str = "",
+        max_age: int | None = None,
+        expires: datetime.datetime | float | str | None = None,
+        path: str | None = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: str | None = "lax",
+        partitioned: bool = False,
+    ) -> None:
+        """Add one ``Set-Cookie`` field (RFC 6265bis): ``key=value`` with its attributes.
+
+        ``expires``: an aware ``datetime``, seconds from now, or an HTTP-date string, sent as
+        an IMF-fixdate; ``max_age`` in seconds; ``samesite`` ``"strict"``, ``"lax"``,
+        ``"none"`` or ``None`` (no attribute). Anything a browser would store differently or
+        drop raises ``ValueError`` naming the field (see :func:`respcore.cookies.set_cookie_value`).
+        """
+        self.headers.add(
+            "Set-Cookie",
+            set_cookie_value(
+                key, value, max_age, expires, path, domain, secure, httponly, samesite, partitioned
+            ),
+        )
+
+    def delete_cookie(
+        self,
+        key: str,
+        path: str | None = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: str | None = "lax",
+        partitioned: bool = False,
+    ) -> None:
+        """Add a ``Set-Cookie`` field that removes the cookie ``key`` (set with the same
+        ``path`` and ``domain``): an empty value, ``Max-Age=0`` and an Expires in 1970."""
+        self.headers.add(
+            "Set-Cookie",
+            delete_cookie_value(key, path, domain, secure, httponly, samesite, partitioned),
+        )
+
     # -- framing headers as attributes ----------------------------------------------------
 
     @property
@@ -410,7 +468,10 @@ class Response:
     # -- stream bodies --------------------------------------------------------------------
 
     def _set_stream(self, source: StreamSource, raise_on_disconnect: bool) -> None:
-        self._stream = _opener(source)
+        self._use_stream(_opener(source), raise_on_disconnect)
+
+    def _use_stream(self, stream: StreamFunction, raise_on_disconnect: bool) -> None:
+        self._stream = stream
         self._kind = _STREAM
         self._body = b""
         self._file = None
@@ -442,6 +503,50 @@ class Response:
         _check_stream_function(fn)
         self._set_stream(fn, raise_on_disconnect)
         return fn
+
+    # -- event streams (sse.py) -----------------------------------------------------------
+
+    def _set_event_stream(
+        self, source: StreamSource, ping: float | None, raise_on_disconnect: bool
+    ) -> None:
+        ping = _check_timeout(ping, "ping")
+        opener = _opener(source)
+        self._use_stream(lambda: sse.events(opener, ping), raise_on_disconnect)
+        headers = self.headers
+        headers["Content-Type"] = sse.EVENT_STREAM
+        for name, value in sse.SSE_HEADERS:
+            headers[name] = value
+        if "content-length" not in headers and "transfer-encoding" not in headers:
+            headers["Transfer-Encoding"] = "chunked"
+
+    @overload
+    def event_stream(
+        self, fn: StreamFunction, /, *, ping: float | None = 15, raise_on_disconnect: bool = False
+    ) -> StreamFunction: ...
+    @overload
+    def event_stream(
+        self, fn: None = None, /, *, ping: float | None = 15, raise_on_disconnect: bool = False
+    ) -> Callable[[StreamFunction], StreamFunction]: ...
+    def event_stream(
+        self,
+        fn: StreamFunction | None = None,
+        /,
+        *,
+        ping: float | None = 15,
+        raise_on_disconnect: bool = False,
+    ) -> StreamFunction | Callable[[StreamFunction], StreamFunction]:
+        """Decorate a no-argument async generator function yielding events
+        (``ServerSentEvent``, ``dict`` of its fields, or ``str`` data) to make the body a
+        ``text/event-stream``: ``@res.event_stream`` or ``@res.event_stream(ping=5,
+        raise_on_disconnect=True)``. Sent chunked, one chunk per event, with a ``: ping``
+        comment after ``ping`` seconds without an event (``None``/``0``: no pings)."""
+
+        def decorate(function: StreamFunction) -> StreamFunction:
+            _check_stream_function(function)
+            self._set_event_stream(function, ping, raise_on_disconnect)
+            return function
+
+        return decorate if fn is None else decorate(fn)
 
     # -- file bodies ----------------------------------------------------------------------
 
@@ -567,6 +672,8 @@ class Response:
             framed, raw = asgi.PLAIN_STARTS.get(key) or asgi.plain_start(key)
             await send({"type": "http.response.start", "status": key[0], "headers": list(raw)})
             await send({"type": "http.response.body", "body": b"" if framed == "none" else body})
+            if self._background is not None:
+                await _background.run(self._background)
             return
         method = scope.get("method", "GET")
         version = asgi.request_version(scope)
@@ -579,12 +686,22 @@ class Response:
                 status, self._fields(), "bytes", len(body), method, version, keep_alive, False
             )
             await asgi.send_bytes(send, status, fields, b"" if delimit == "none" else body)
+            complete = True
         elif kind == _STREAM:
             assert self._stream is not None
             framing = decide(
                 status, self._fields(), "stream", None, method, version, keep_alive, False
             )
-            await asgi.send_stream(
+            trailers = self._trailers
+            if trailers is not None and framing.body == "chunked" and asgi.offers_trailers(scope):
+                announced = self.headers.getall("trailer", [])
+                trailer_fields: asgi.TrailerFields | None = functools.partial(
+                    check_trailer_fields, trailers, announced
+                )
+            else:
+                # No trailer section to put them in: they are not sent (trailers.py).
+                trailer_fields = None
+            complete = await asgi.send_stream(
                 receive,
                 send,
                 status,
@@ -593,6 +710,7 @@ class Response:
                 raise_on_disconnect=self.raise_on_disconnect,
                 chunk_timeout=self.chunk_timeout,
                 complete_timeout=self.complete_timeout,
+                trailers=trailer_fields,
             )
         else:
             file = self._file
@@ -613,7 +731,7 @@ class Response:
                 )
                 return chosen.status, framing, chosen.segments
 
-            await asgi.send_file(
+            complete = await asgi.send_file(
                 scope,
                 receive,
                 send,
@@ -623,6 +741,8 @@ class Response:
                 chunk_timeout=self.chunk_timeout,
                 complete_timeout=self.complete_timeout,
             )
+        if complete and self._background is not None:
+            await _background.run(self._background)
 
     def __repr__(self) -> str:
         kind = ("bytes", "stream", "file")[self._kind]
@@ -658,6 +778,7 @@ class JsonResponse(Response):
         headers: HeadersInit = None,
         media_type: str | None = None,
         dumps: JsonDumps | None = None,
+        background: Background | None = None,
     ) -> None:
         # Response.__init__ written out, and class defaults where they fit: this constructor
         # is on the hot path.
@@ -679,12 +800,18 @@ class JsonResponse(Response):
             self._set_media_type(JSON if media_type is None else media_type)
         elif media_type is not None:
             self._set_media_type(media_type)
+        if background is not None:
+            self._background = check_background(background)
 
 
 class StreamingResponse(Response):
     """A body from ``stream``: an async generator function (called with no arguments on each
     send), an async iterable, or an iterable of str or bytes. Sent chunked unless ``headers``
-    carry a Content-Length."""
+    carry a Content-Length.
+
+    ``trailers``: a no-argument callable returning header fields to send after the last
+    chunk; the names must be announced in a ``Trailer`` header (see ``respcore.trailers``).
+    Without chunked framing (HTTP/1.0, HEAD, a Content-Length) no trailers are sent."""
 
     def __init__(
         self,
@@ -695,14 +822,19 @@ class StreamingResponse(Response):
         chunk_timeout: float | None = 10,
         complete_timeout: float | None = 30,
         raise_on_disconnect: bool = False,
+        background: Background | None = None,
+        trailers: Trailers | None = None,
     ) -> None:
-        super().__init__(None, status_code, headers, media_type)
+        super().__init__(None, status_code, headers, media_type, background)
         self._set_stream(stream, raise_on_disconnect)
         self.chunk_timeout = _check_timeout(chunk_timeout, "chunk_timeout")
         self.complete_timeout = _check_timeout(complete_timeout, "complete_timeout")
         fields = self._headers
         if fields is None or ("content-length" not in fields and "transfer-encoding" not in fields):
             self.chunked = True
+        if trailers is not None:
+            announced = self.headers.getall("trailer", [])
+            self._trailers = check_trailers(trailers, announced)
 
 
 class FileResponse(Response):
@@ -719,8 +851,9 @@ class FileResponse(Response):
         chunk_size: int = 65536,
         chunk_timeout: float | None = None,
         complete_timeout: float | None = None,
+        background: Background | None = None,
     ) -> None:
-        super().__init__(None, status_code, headers)
+        super().__init__(None, status_code, headers, background=background)
         self.file(path, attach, filename, media_type, chunk_size)
         self.chunk_timeout = _check_timeout(chunk_timeout, "chunk_timeout")
         self.complete_timeout = _check_timeout(complete_timeout, "complete_timeout")
@@ -729,10 +862,42 @@ class FileResponse(Response):
 class RedirectResponse(Response):
     """A redirect to ``url`` (307 by default: the method and body are kept, RFC 9110 §15.4.8)."""
 
-    def __init__(self, url: str, status_code: int = 307, headers: HeadersInit = None) -> None:
-        super().__init__(None, status_code, headers)
+    def __init__(
+        self,
+        url: str,
+        status_code: int = 307,
+        headers: HeadersInit = None,
+        background: Background | None = None,
+    ) -> None:
+        super().__init__(None, status_code, headers, background=background)
         # RFC 3986 §2.1: characters outside the URI syntax are sent percent-encoded.
         self.headers["Location"] = quote(url, safe=_URL_SAFE)
+
+
+class EventSourceResponse(Response):
+    """A ``text/event-stream`` of server-sent events from ``events``: an async generator
+    function, an async iterable or an iterable yielding ``ServerSentEvent``, ``dict`` (its
+    fields) or ``str`` (data). Sent chunked, one chunk per event, with ``Cache-Control:
+    no-cache`` and ``X-Accel-Buffering: no``; a ``: ping`` comment goes out after ``ping``
+    seconds without an event (``None``/``0``: never). Disconnects and timeouts end it as
+    they end any stream."""
+
+    def __init__(
+        self,
+        events: StreamSource,
+        ping: float | None = 15,
+        headers: HeadersInit = None,
+        chunk_timeout: float | None = 10,
+        complete_timeout: float | None = None,
+        *,
+        status_code: int = 200,
+        raise_on_disconnect: bool = False,
+        background: Background | None = None,
+    ) -> None:
+        super().__init__(None, status_code, headers, background=background)
+        self._set_event_stream(events, ping, raise_on_disconnect)
+        self.chunk_timeout = _check_timeout(chunk_timeout, "chunk_timeout")
+        self.complete_timeout = _check_timeout(complete_timeout, "complete_timeout")
 
 
 JSONResponse = JsonResponse

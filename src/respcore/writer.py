@@ -25,6 +25,7 @@ import stat
 import struct
 from typing import BinaryIO
 
+from . import _background
 from ._bodies import (
     chunk_bytes,
     file_pieces,
@@ -41,6 +42,7 @@ from .headers import Headers
 from .headers import request_headers as request_headers_of
 from .ranges import Segment
 from .responses import Response
+from .trailers import trailer_section
 
 __all__ = ["TransportWriter"]
 
@@ -161,6 +163,8 @@ class TransportWriter:
             return False
         data, persist = response._wire(method, version, keep_alive)
         self.transport.write(data)
+        if response._background is not None:
+            _background.start(response._background)
         return persist
 
     async def send(
@@ -189,9 +193,14 @@ class TransportWriter:
         if self._lost:
             return False
         if kind == _STREAM:
-            return await self._send_stream(response, method, version, keep_alive)
-        headers = request_headers_of(request_headers)
-        return await self._send_file(response, method, version, keep_alive, headers)
+            persist = await self._send_stream(response, method, version, keep_alive)
+        else:
+            headers = request_headers_of(request_headers)
+            persist = await self._send_file(response, method, version, keep_alive, headers)
+        if response._background is not None and not self.closed:
+            # Every byte went to the transport and nothing aborted it.
+            _background.start(response._background)
+        return persist
 
     async def _send_stream(
         self, response: Response, method: str, version: str, keep_alive: bool
@@ -258,7 +267,13 @@ class TransportWriter:
                         await asyncio.sleep(0)
             if expected is not None and sent != expected:
                 raise length_missed(sent, expected)
-            tail = LAST_CHUNK if chunked else b""
+            tail = b""
+            if chunked:
+                trailers = response._trailers
+                if trailers is None:
+                    tail = LAST_CHUNK
+                else:
+                    tail = trailer_section(trailers, response.headers.getall("trailer", []))
             if not started:
                 transport.write(head + tail)
             elif tail:

@@ -1,0 +1,212 @@
+"""Server-sent events (WHATWG HTML §9.2, "Server-sent events"): the ``text/event-stream``
+wire format, and the stream that turns an application's events into it.
+
+:class:`ServerSentEvent` checks its fields when it is made and encodes to bytes; an event
+stream (``EventSourceResponse``, ``@res.event_stream``) sends each event as one chunk and a
+``: ping`` comment whenever the application has been silent for ``ping`` seconds, so proxies
+and browsers keep the connection open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+from ._bodies import stop_stream
+
+__all__ = ["EVENT_STREAM", "PING", "SSE_HEADERS", "ServerSentEvent", "event_bytes", "events"]
+
+EVENT_STREAM = "text/event-stream; charset=utf-8"
+# Cache-Control: an event stream is never stored; X-Accel-Buffering: proxies that buffer
+# responses by default (nginx) pass each event on as it comes.
+SSE_HEADERS = (("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no"))
+PING = b": ping\n\n"
+
+# The parser ends a line at CRLF, a lone LF or a lone CR (§9.2.5 "end-of-line").
+_LINES = re.compile(r"\r\n|\r|\n")
+_FIELDS = ("data", "event", "id", "retry", "comment")
+
+
+def _lines(prefix: str, value: str) -> str:
+    if "\n" not in value and "\r" not in value:
+        return prefix + value + "\n"
+    return "".join(prefix + line + "\n" for line in _LINES.split(value))
+
+
+class ServerSentEvent:
+    """One event: ``data`` (split into one ``data:`` line per line), ``event`` (its type),
+    ``id`` (the last-event ID), ``retry`` (the reconnection time, in milliseconds) and
+    ``comment`` (``:`` lines the browser ignores). Every field is optional; at least one
+    must be set.
+
+    ``ValueError`` names the field: CR or LF in ``event`` or ``id`` (they would end the line
+    and start another field), NUL in ``id`` (the browser ignores such an ID), ``retry`` not
+    a non-negative int.
+    """
+
+    __slots__ = ("comment", "data", "event", "id", "retry")
+
+    def __init__(
+        self,
+        data: str | None = None,
+        event: str | None = None,
+        id: str | None = None,
+        retry: int | None = None,
+        comment: str | None = None,
+    ) -> None:
+        for field, value in (("data", data), ("event", event), ("id", id), ("comment", comment)):
+            if value is not None and not isinstance(value, str):
+                raise TypeError(
+                    f"ServerSentEvent: {field} must be str or None, got {type(value).__name__}"
+                )
+        for field, value in (("event", event), ("id", id)):
+            if value is not None and ("\n" in value or "\r" in value):
+                raise ValueError(
+                    f"ServerSentEvent: {field} {value!r} contains CR or LF, which would end "
+                    "the field and start another"
+                )
+        if id is not None and "\0" in id:
+            raise ValueError(f"ServerSentEvent: id {id!r} contains NUL; browsers ignore it")
+        if retry is not None and (isinstance(retry, bool) or not isinstance(retry, int)):
+            raise TypeError(f"ServerSentEvent: retry must be an int (milliseconds), got {retry!r}")
+        if retry is not None and retry < 0:
+            raise ValueError(f"ServerSentEvent: retry must be >= 0 milliseconds, got {retry}")
+        if data is None and event is None and id is None and retry is None and comment is None:
+            raise ValueError("ServerSentEvent: no field is set; an empty event sends nothing")
+        self.data = data
+        self.event = event
+        self.id = id
+        self.retry = retry
+        self.comment = comment
+
+    def encode(self) -> bytes:
+        """The event in the ``text/event-stream`` format, UTF-8, ending with a blank line."""
+        text = ""
+        if self.comment is not None:
+            text = _lines(": ", self.comment)
+        if self.event is not None:
+            text += "event: " + self.event + "\n"
+        if self.id is not None:
+            text += "id: " + self.id + "\n"
+        if self.retry is not None:
+            text += "retry: %d\n" % self.retry
+        if self.data is not None:
+            text += _lines("data: ", self.data)
+        return (text + "\n").encode("utf-8")
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{name}={getattr(self, name)!r}" for name in _FIELDS if getattr(self, name) is not None
+        )
+        return f"ServerSentEvent({shown})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ServerSentEvent):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in _FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def event_bytes(item: object) -> bytes:
+    """What one item of an event stream sends: a :class:`ServerSentEvent`, a ``dict`` of its
+    fields, or a ``str`` (the data of a message event)."""
+    if type(item) is ServerSentEvent:
+        return item.encode()
+    if isinstance(item, str):
+        return _lines("data: ", item).encode("utf-8") + b"\n"
+    if isinstance(item, ServerSentEvent):
+        return item.encode()
+    if isinstance(item, Mapping):
+        unknown = [key for key in item if key not in _FIELDS]
+        if unknown:
+            raise ValueError(
+                f"event stream: unknown event field {unknown[0]!r}; the fields are "
+                + ", ".join(_FIELDS)
+            )
+        return ServerSentEvent(**item).encode()
+    raise TypeError(
+        f"event stream yielded {type(item).__name__} {item!r}; it must yield ServerSentEvent, "
+        "dict or str"
+    )
+
+
+def events(
+    open_events: Callable[[], AsyncIterator[Any]], ping: float | None
+) -> AsyncIterator[bytes]:
+    """The body of one pass over an event stream: each item of ``open_events()`` encoded, and
+    ``PING`` whenever no item came for ``ping`` seconds (``None``/``0``: never).
+
+    Closing this stream, or throwing ``ClientDisconnect``/``ResponseTimeout`` into it (a
+    sending path does so at the yield where it saw the disconnect or the timeout), closes the
+    application's iterator the same way. While a ping is out the application's iterator is
+    busy inside its own code, not at a yield: it is cancelled there instead.
+    """
+    source = open_events()
+    if ping:
+        return _pinged(source, ping)
+    return _plain(source)
+
+
+async def _encoded(source: AsyncIterator[Any], item: object) -> bytes:
+    try:
+        return event_bytes(item)
+    except BaseException:
+        await stop_stream(source)
+        raise
+
+
+async def _plain(source: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+    while True:
+        try:
+            item = await source.__anext__()
+        except StopAsyncIteration:
+            return
+        data = await _encoded(source, item)
+        try:
+            yield data
+        except BaseException as exc:
+            # Suspended at its own yield, as this one is: the close or throw reaches it there.
+            await stop_stream(source, None if isinstance(exc, GeneratorExit) else exc)
+            raise
+
+
+_END = object()
+
+
+async def _next(source: AsyncIterator[Any]) -> Any:
+    try:
+        return await source.__anext__()
+    except StopAsyncIteration:
+        return _END
+
+
+async def _pinged(source: AsyncIterator[Any], ping: float) -> AsyncIterator[bytes]:
+    loop = asyncio.get_running_loop()
+    pending: asyncio.Task[Any] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = loop.create_task(_next(source))
+            done, _ = await asyncio.wait((pending,), timeout=ping)
+            if not done:
+                yield PING
+                continue
+            item = pending.result()
+            pending = None
+            if item is _END:
+                return
+            data = await _encoded(source, item)
+            try:
+                yield data
+            except BaseException as exc:
+                await stop_stream(source, None if isinstance(exc, GeneratorExit) else exc)
+                raise
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
