@@ -304,6 +304,7 @@ class Message:
     complete: bool = False
     informational: list[int] = field(default_factory=list)
     error: str | None = None
+    trailers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
     def header(self, name: str) -> str | None:
         values = self.header_list(name)
@@ -393,6 +394,7 @@ class ResponseReader:
                 body += event.data
             elif isinstance(event, h11.EndOfMessage):
                 message.complete = True
+                message.trailers = list(event.headers.raw_items())
                 break
             elif isinstance(event, h11.ConnectionClosed):
                 message.error = "connection closed"

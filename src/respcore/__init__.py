@@ -12,6 +12,7 @@ from .encoder import (
 from .errors import ClientDisconnect, ResponseTimeout
 from .headers import Headers
 from .responses import (
+    EventSourceResponse,
     FileResponse,
     HTMLResponse,
     HtmlResponse,
@@ -24,12 +25,14 @@ from .responses import (
     TextResponse,
     set_json_dumps,
 )
+from .sse import ServerSentEvent
 from .writer import TransportWriter
 
 __all__ = [
     "COMPILED",
     "LAST_CHUNK",
     "ClientDisconnect",
+    "EventSourceResponse",
     "FileResponse",
     "HTMLResponse",
     "Headers",
@@ -40,6 +43,7 @@ __all__ = [
     "RedirectResponse",
     "Response",
     "ResponseTimeout",
+    "ServerSentEvent",
     "StreamingResponse",
     "TextResponse",
     "TransportWriter",
