@@ -16,11 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import BackgroundTasks, FastAPI
 from _live import LOOPS, POSIX_ONLY, WAIT, Live, ResponseReader, connect, live_server, request
 from _live import recv_until as recv_until_marker
 from _servers import Routes as AsgiRoutes
 from _servers import serve as serve_asgi
+from fastapi import BackgroundTasks, FastAPI
 
 from respcore import (
     FileResponse,
@@ -135,7 +135,8 @@ def test_background_runs_after_the_whole_response(
         assert work.ran.wait(WAIT)
     if style == "sync":
         # Off the event loop: a slow sync function cannot stall other connections.
-        assert work.threads and work.threads[0] != app.loop_thread
+        assert work.threads
+        assert work.threads[0] != app.loop_thread
 
 
 @POSIX_ONLY

@@ -254,7 +254,8 @@ def test_httpx_cookie_jar_stores_what_was_set(cookie_server: Live) -> None:
         }
         session = next(c for c in client.cookies.jar if c.name == "session")
         assert session.has_nonstandard_attr("HttpOnly")
-        assert session.expires is not None and session.expires > time.time() + 500
+        assert session.expires is not None
+        assert session.expires > time.time() + 500
         # The jar sends back what was set, by path.
         assert _sent(client.get("/").text) == {"plain": "1", "session": "s3cr3t"}
         assert _sent(client.get("/scoped/x").text) == {

@@ -327,7 +327,10 @@ def test_event_source_response_under_uvicorn() -> None:
         headers, got = read_events(url + "/events")
         assert headers["content-type"] == "text/event-stream; charset=utf-8"
         assert got == EXPECTED
-        with httpx.Client(timeout=WAIT) as client, connect_sse(client, "GET", url + "/endless") as source:
+        with (
+            httpx.Client(timeout=WAIT) as client,
+            connect_sse(client, "GET", url + "/endless") as source,
+        ):
             first = next(iter(source.iter_sse()))
             assert first.data == "tick 0"
         assert seen.done.wait(WAIT)

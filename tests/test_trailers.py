@@ -64,9 +64,7 @@ class TrailerApp:
         async def stream() -> AsyncIterator[bytes]:
             yield b"body"
 
-        return StreamingResponse(
-            stream, headers={"Trailer": "Digest"}, trailers=lambda: returns
-        )
+        return StreamingResponse(stream, headers={"Trailer": "Digest"}, trailers=lambda: returns)
 
 
 @pytest.fixture(scope="module", params=LOOPS)
@@ -78,7 +76,7 @@ def trailer_server(request: pytest.FixtureRequest) -> Iterator[tuple[Live, Trail
 
 @POSIX_ONLY
 def test_trailers_follow_the_last_chunk(trailer_server: tuple[Live, TrailerApp]) -> None:
-    live, app = trailer_server
+    live, _app = trailer_server
     with connect(live.port) as sock:
         sock.sendall(request("GET", "/digest") + request("GET", "/digest"))
         reader = ResponseReader(sock)
