@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install build demo lint typecheck test test-compiled test-pure test-packaging bench bench-responses bench-load clean
+.PHONY: install build demo lint typecheck test test-compiled test-pure test-packaging bench bench-responses bench-features bench-load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ bench: build
 bench-responses: build
 	$(BIN)/python bench/bench_responses.py
 	$(BIN)/python bench/load_asgi.py
+
+# set_cookie + encode() against Starlette; ServerSentEvent.encode() against sse-starlette.
+bench-features: build
+	$(BIN)/python bench/bench_features.py
 
 # respcore's server against the ceiling, uvicorn + Starlette, aiohttp and nginx, under wrk
 # and curl on 127.0.0.1 (needs wrk and nginx: apt-get install -y wrk nginx).

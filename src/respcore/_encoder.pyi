@@ -16,3 +16,10 @@ def encode_chunk(data: bytes | bytearray | memoryview | str) -> bytes: ...
 def content_disposition(
     filename: str | os.PathLike[str] | None, disposition: str = "attachment"
 ) -> str: ...
+def encode_event(
+    data: str | None = None,
+    event: str | None = None,
+    id: str | None = None,
+    retry: int | None = None,
+    comment: str | None = None,
+) -> bytes: ...

@@ -421,3 +421,125 @@ def content_disposition(filename, disposition="attachment"):
             encoded.append("%%%02X" % byte)
     quoted = fallback.replace('"', '\\"')
     return f"{disposition}; filename=\"{quoted}\"; filename*=UTF-8''{''.join(encoded)}"
+
+
+# -- server-sent events ------------------------------------------------------------------------
+
+cdef inline Py_ssize_t _lines_size(const char* s, Py_ssize_t n, Py_ssize_t prefix) noexcept nogil:
+    """Bytes that ``s`` takes as field lines: each line (ended by CRLF, LF or CR; WHATWG HTML
+    §9.2.5) written as prefix + line + LF."""
+    cdef Py_ssize_t i = 0, size = prefix + 1 + n
+    cdef char c
+    while i < n:
+        c = s[i]
+        if c == b'\r':
+            if i + 1 < n and s[i + 1] == b'\n':
+                i += 1
+                size -= 1
+            size += prefix
+        elif c == b'\n':
+            size += prefix
+        i += 1
+    return size
+
+
+cdef inline char* _write_lines(char* out, const char* prefix, Py_ssize_t plen, const char* s,
+                               Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i = 0, start = 0
+    cdef char c
+    memcpy(out, prefix, plen)
+    out += plen
+    while i < n:
+        c = s[i]
+        if c == b'\r' or c == b'\n':
+            memcpy(out, s + start, i - start)
+            out += i - start
+            out[0] = b'\n'
+            out += 1
+            if c == b'\r' and i + 1 < n and s[i + 1] == b'\n':
+                i += 1
+            memcpy(out, prefix, plen)
+            out += plen
+            start = i + 1
+        i += 1
+    memcpy(out, s + start, n - start)
+    out += n - start
+    out[0] = b'\n'
+    return out + 1
+
+
+cdef inline bint _has(const char* s, Py_ssize_t n, char a, char b, char c) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if s[i] == a or s[i] == b or s[i] == c:
+            return True
+    return False
+
+
+def encode_event(data=None, event=None, id=None, retry=None, comment=None):
+    cdef const char* d = NULL
+    cdef const char* e = NULL
+    cdef const char* i = NULL
+    cdef const char* m = NULL
+    cdef Py_ssize_t dn = 0, en = 0, idn = 0, mn = 0, size = 1
+    cdef bytes digits = None
+    cdef bytes result
+    cdef char* out
+    if (
+        (data is not None and type(data) is not str)
+        or (event is not None and type(event) is not str)
+        or (id is not None and type(id) is not str)
+        or (retry is not None and (type(retry) is not int or retry < 0))
+        or (comment is not None and type(comment) is not str)
+        or (data is None and event is None and id is None and retry is None and comment is None)
+    ):
+        fault = _rules.event_fault(data, event, id, retry, comment)
+        if fault is not None:
+            raise fault
+    try:
+        # UTF-8 in the order the twin encodes: comment, event, id, data.
+        if comment is not None:
+            m = PyUnicode_AsUTF8AndSize(comment, &mn)
+            size += _lines_size(m, mn, 2)
+        if event is not None:
+            e = PyUnicode_AsUTF8AndSize(event, &en)
+            size += en + 8
+        if id is not None:
+            i = PyUnicode_AsUTF8AndSize(id, &idn)
+            size += idn + 5
+        if data is not None:
+            d = PyUnicode_AsUTF8AndSize(data, &dn)
+            size += _lines_size(d, dn, 6)
+    except UnicodeEncodeError:
+        raise _rules.event_fault(data, event, id, retry, comment) from None
+    if (e != NULL and _has(e, en, b'\r', b'\n', b'\n')) or (
+        i != NULL and _has(i, idn, b'\r', b'\n', b'\0')
+    ):
+        raise _rules.event_fault(data, event, id, retry, comment)
+    if retry is not None:
+        digits = b"%d" % retry
+        size += PyBytes_GET_SIZE(digits) + 8
+    result = PyBytes_FromStringAndSize(NULL, size)
+    out = PyBytes_AS_STRING(result)
+    if m != NULL:
+        out = _write_lines(out, ": ", 2, m, mn)
+    if e != NULL:
+        memcpy(out, b"event: ", 7)
+        memcpy(out + 7, e, en)
+        out[7 + en] = b'\n'
+        out += en + 8
+    if i != NULL:
+        memcpy(out, b"id: ", 4)
+        memcpy(out + 4, i, idn)
+        out[4 + idn] = b'\n'
+        out += idn + 5
+    if digits is not None:
+        memcpy(out, b"retry: ", 7)
+        memcpy(out + 7, PyBytes_AS_STRING(digits), PyBytes_GET_SIZE(digits))
+        out += PyBytes_GET_SIZE(digits) + 7
+        out[0] = b'\n'
+        out += 1
+    if d != NULL:
+        out = _write_lines(out, "data: ", 6, d, dn)
+    out[0] = b'\n'
+    return result

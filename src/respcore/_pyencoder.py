@@ -21,6 +21,7 @@ __all__ = [
     "check_field",
     "content_disposition",
     "encode_chunk",
+    "encode_event",
     "encode_head",
     "encode_status_line",
 ]
@@ -200,3 +201,46 @@ def content_disposition(
     encoded = "".join(chr(b) if chr(b) in _ATTR else f"%{b:02X}" for b in utf8)
     quoted = fallback.replace('"', '\\"')
     return f"{disposition}; filename=\"{quoted}\"; filename*=UTF-8''{encoded}"
+
+
+def _event_lines(prefix: bytes, value: bytes) -> bytes:
+    # WHATWG HTML §9.2.5: a line ends at CRLF, a lone LF or a lone CR; each line of a value
+    # becomes a field line of its own.
+    if b"\r" in value:
+        value = value.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return prefix + value.replace(b"\n", b"\n" + prefix) + b"\n"
+
+
+def encode_event(
+    data: str | None = None,
+    event: str | None = None,
+    id: str | None = None,
+    retry: int | None = None,
+    comment: str | None = None,
+) -> bytes:
+    if (
+        (data is not None and type(data) is not str)
+        or (event is not None and (type(event) is not str or "\n" in event or "\r" in event))
+        or (id is not None and (type(id) is not str or "\n" in id or "\r" in id or "\0" in id))
+        or (retry is not None and (type(retry) is not int or retry < 0))
+        or (comment is not None and type(comment) is not str)
+        or (data is None and event is None and id is None and retry is None and comment is None)
+    ):
+        fault = _rules.event_fault(data, event, id, retry, comment)
+        if fault is not None:
+            raise fault
+    try:
+        out = b"" if comment is None else _event_lines(b": ", comment.encode("utf-8"))
+        if event is not None:
+            out += b"event: " + event.encode("utf-8") + b"\n"
+        if id is not None:
+            out += b"id: " + id.encode("utf-8") + b"\n"
+        if retry is not None:
+            out += b"retry: %d\n" % retry
+        if data is not None:
+            out += _event_lines(b"data: ", data.encode("utf-8"))
+    except UnicodeEncodeError:
+        fault = _rules.event_fault(data, event, id, retry, comment)
+        assert fault is not None  # a field that does not encode is a fault event_fault names
+        raise fault from None
+    return out + b"\n"

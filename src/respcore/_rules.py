@@ -237,3 +237,41 @@ ATTR_CHARS = "!#$&+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqr
 # Bidirectional formatting characters: dropped from filenames like control characters, so a
 # name cannot display in an order other than the one it has (e.g. "txt.exe" shown as "exe.txt").
 BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+# -- server-sent events (WHATWG HTML §9.2.6) ----------------------------------------------------
+
+
+def event_fault(
+    data: object, event: object, id: object, retry: object, comment: object
+) -> Exception | None:
+    """Describe what is wrong with a server-sent event's fields, naming the field, or return
+    None. A core calls this once its own quick checks found something, so every core raises
+    the same exception for the same fields."""
+    where = "ServerSentEvent"
+    for field, value in (("data", data), ("event", event), ("id", id), ("comment", comment)):
+        if value is not None and not isinstance(value, str):
+            return TypeError(f"{where}: {field} must be str or None, got {type(value).__name__}")
+    for field, value in (("event", event), ("id", id)):
+        if isinstance(value, str) and ("\n" in value or "\r" in value):
+            # A line break would end the field's line and start another field.
+            return ValueError(f"{where}: {field} {value!r} contains CR or LF")
+    if isinstance(id, str) and "\0" in id:
+        # §9.2.6: a browser ignores an id field whose value contains NUL.
+        return ValueError(f"{where}: id {id!r} contains NUL, which browsers ignore")
+    if retry is not None:
+        if isinstance(retry, bool) or not isinstance(retry, int):
+            return TypeError(f"{where}: retry must be an int (milliseconds), got {retry!r}")
+        if retry < 0:
+            return ValueError(f"{where}: retry must be >= 0 milliseconds, got {retry}")
+    if data is None and event is None and id is None and retry is None and comment is None:
+        return ValueError(f"{where}: no field is set; an empty event sends nothing")
+    for field, value in (("comment", comment), ("event", event), ("id", id), ("data", data)):
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return ValueError(
+                    f"{where}: {field} holds a lone surrogate and cannot be UTF-8 encoded"
+                )
+    return None

@@ -147,15 +147,67 @@ def set_cookie_value(
     cookie-octets, a name and value over 4096 octets, a bad ``samesite``, ``samesite="none"``
     or ``partitioned`` without ``secure``, a ``__Secure-``/``__Host-`` prefix whose rules are
     not kept, a ``path``/``domain`` with ``;`` or controls, a naive ``datetime``.
+
+    The result holds only visible ASCII and spaces: it is always a valid field value.
     """
-    key = _check_name(key)
-    value = _check_value(key, value)
+    if type(key) is not str or (key not in _GOOD_KEYS and not _good_key(key)):
+        _check_name(key)
+    if type(value) is not str or _VALUE.fullmatch(value) is None:
+        value = _check_value(key, value)
     if len(key) + len(value) > _MAX_PAIR:
         raise ValueError(
             f"cookie {key!r}: name and value are {len(key) + len(value)} octets; browsers "
             f"ignore a cookie over {_MAX_PAIR} (RFC 6265bis §5.7)"
         )
-    parts = [f"{key}={value}"]
+    if expires is None and key[0] != "_" and (max_age is None or type(max_age) is int):
+        # The attributes of a call site rarely change: checked once, then remembered.
+        # Equal arguments give equal suffixes (True and 1 alike), so they share an entry.
+        shape = (max_age, path, domain, secure, httponly, samesite, partitioned)
+        try:
+            suffix = _SUFFIXES.get(shape)
+        except TypeError:  # an unhashable argument: the checks below name it
+            suffix = _attributes(
+                key, max_age, path, None, domain, secure, httponly, samesite, partitioned
+            )
+        if suffix is None:
+            suffix = _attributes(key, *shape[:2], None, *shape[2:])
+            if len(_SUFFIXES) < _SUFFIXES_MAX:
+                _SUFFIXES[shape] = suffix
+        return key + "=" + value + suffix
+    suffix = _attributes(
+        key, max_age, path, expires, domain, secure, httponly, samesite, partitioned
+    )
+    return key + "=" + value + suffix
+
+
+# Known-good cookie names, and attribute suffixes by their arguments (bounded caches).
+_GOOD_KEYS: set[str] = set()
+_GOOD_KEYS_MAX = 1024
+_SUFFIXES: dict[tuple[object, ...], str] = {}
+_SUFFIXES_MAX = 1024
+
+
+def _good_key(key: str) -> bool:
+    if _NAME.fullmatch(key) is None:
+        return False
+    if len(_GOOD_KEYS) < _GOOD_KEYS_MAX:
+        _GOOD_KEYS.add(key)
+    return True
+
+
+def _attributes(
+    key: str,
+    max_age: object,
+    path: object,
+    expires: object,
+    domain: object,
+    secure: object,
+    httponly: object,
+    samesite: object,
+    partitioned: object,
+) -> str:
+    """``; Attribute`` parts of a Set-Cookie value, each checked (naming ``key``)."""
+    parts = [""]
     if expires is not None:
         parts.append(f"Expires={_expires(key, expires)}")
     if max_age is not None:
@@ -166,7 +218,7 @@ def set_cookie_value(
                 f"cookie {key!r}: max_age must be >= 0 seconds, got {max_age} "
                 "(0 expires the cookie at once)"
             )
-        parts.append(f"Max-Age={max_age}")
+        parts.append(f"Max-Age={int(max_age)}")
     if domain is not None:
         parts.append(f"Domain={_check_attribute(key, 'domain', domain)}")
     if path is not None:
@@ -191,7 +243,7 @@ def set_cookie_value(
         parts.append(f"SameSite={same}")
     if partitioned:
         parts.append("Partitioned")
-    return "; ".join(parts)
+    return "; ".join(parts) if len(parts) > 1 else ""
 
 
 def delete_cookie_value(

@@ -16,6 +16,7 @@ from ._pyencoder import (  # noqa: E402
     check_field,
     content_disposition,
     encode_chunk,
+    encode_event,
     encode_head,
     encode_status_line,
 )
@@ -31,6 +32,7 @@ if not NO_EXTENSIONS:
         check_field = _encoder.check_field
         content_disposition = _encoder.content_disposition
         encode_chunk = _encoder.encode_chunk
+        encode_event = _encoder.encode_event
         encode_head = _encoder.encode_head
         encode_status_line = _encoder.encode_status_line
         COMPILED = True
@@ -43,6 +45,7 @@ __all__ = [
     "check_field",
     "content_disposition",
     "encode_chunk",
+    "encode_event",
     "encode_head",
     "encode_status_line",
 ]

@@ -51,6 +51,10 @@ class Headers(FieldStore):
     __slots__ = ()
 
     def __init__(self, init: HeadersInit = None) -> None:
+        if init is None:
+            # The most common case, kept short: responses make empty Headers all the time.
+            self._fields = []
+            return
         super().__init__()
         if isinstance(init, Headers):
             self._fields = list(init._fields)

@@ -27,7 +27,7 @@ from ._bodies import as_bytes
 from ._date import format_http_date
 from ._rules import check_status
 from .cookies import delete_cookie_value, set_cookie_value
-from .encoder import LAST_CHUNK, content_disposition, encode_chunk, encode_head
+from .encoder import LAST_CHUNK, check_field, content_disposition, encode_chunk, encode_head
 from .framing import HEADS, Framing, decide, plain_head, plan
 from .headers import Headers, HeadersInit, parsed_headers
 from .ranges import FileSelection, Segment, select
@@ -300,6 +300,11 @@ class Response:
         headers = self._headers
         if headers is None:
             headers = self._headers = Headers()
+            if self._content_type is not None:
+                # A new, empty Headers: the pending Content-Type is its first field.
+                headers._fields.append(check_field("Content-Type", self._content_type))
+                self._content_type = None
+            return headers
         if self._content_type is not None:
             headers["Content-Type"] = self._content_type
             self._content_type = None
@@ -405,12 +410,12 @@ class Response:
         ``"none"`` or ``None`` (no attribute). Anything a browser would store differently or
         drop raises ``ValueError`` naming the field (see :func:`respcore.cookies.set_cookie_value`).
         """
-        self.headers.add(
-            "Set-Cookie",
-            set_cookie_value(
-                key, value, max_age, expires, path, domain, secure, httponly, samesite, partitioned
-            ),
+        # The value is made of cookie-octets and attribute characters, a subset of what a
+        # field value may hold (RFC 9110 §5.5): it is appended as it is, not checked again.
+        value = set_cookie_value(
+            key, value, max_age, expires, path, domain, secure, httponly, samesite, partitioned
         )
+        self.headers._fields.append(("Set-Cookie", value))
 
     def delete_cookie(
         self,
@@ -424,10 +429,8 @@ class Response:
     ) -> None:
         """Add a ``Set-Cookie`` field that removes the cookie ``key`` (set with the same
         ``path`` and ``domain``): an empty value, ``Max-Age=0`` and an Expires in 1970."""
-        self.headers.add(
-            "Set-Cookie",
-            delete_cookie_value(key, path, domain, secure, httponly, samesite, partitioned),
-        )
+        value = delete_cookie_value(key, path, domain, secure, httponly, samesite, partitioned)
+        self.headers._fields.append(("Set-Cookie", value))
 
     # -- framing headers as attributes ----------------------------------------------------
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from ._bodies import stop_stream
+from .encoder import encode_event
 
 __all__ = ["EVENT_STREAM", "PING", "SSE_HEADERS", "ServerSentEvent", "event_bytes", "events"]
 
@@ -25,29 +25,24 @@ EVENT_STREAM = "text/event-stream; charset=utf-8"
 SSE_HEADERS = (("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no"))
 PING = b": ping\n\n"
 
-# The parser ends a line at CRLF, a lone LF or a lone CR (§9.2.5 "end-of-line").
-_LINES = re.compile(r"\r\n|\r|\n")
 _FIELDS = ("data", "event", "id", "retry", "comment")
-
-
-def _lines(prefix: str, value: str) -> str:
-    if "\n" not in value and "\r" not in value:
-        return prefix + value + "\n"
-    return "".join(prefix + line + "\n" for line in _LINES.split(value))
 
 
 class ServerSentEvent:
     """One event: ``data`` (split into one ``data:`` line per line), ``event`` (its type),
     ``id`` (the last-event ID), ``retry`` (the reconnection time, in milliseconds) and
     ``comment`` (``:`` lines the browser ignores). Every field is optional; at least one
-    must be set.
+    must be set. An event is a value: it is encoded once, when it is made, and its fields
+    are read-only.
 
-    ``ValueError`` names the field: CR or LF in ``event`` or ``id`` (they would end the line
-    and start another field), NUL in ``id`` (the browser ignores such an ID), ``retry`` not
-    a non-negative int.
+    Lines end at CRLF, LF or CR, as the browser reads them (WHATWG HTML §9.2.5).
+    ``ValueError`` names the field for CR or LF in ``event`` or ``id`` (it would end the
+    field and start another), NUL in ``id`` (browsers ignore such an ID), a negative
+    ``retry``, a lone surrogate, or no field at all; ``TypeError`` for a field of the wrong
+    type.
     """
 
-    __slots__ = ("comment", "data", "event", "id", "retry")
+    __slots__ = ("_encoded", "_fields")
 
     def __init__(
         self,
@@ -57,67 +52,57 @@ class ServerSentEvent:
         retry: int | None = None,
         comment: str | None = None,
     ) -> None:
-        for field, value in (("data", data), ("event", event), ("id", id), ("comment", comment)):
-            if value is not None and not isinstance(value, str):
-                raise TypeError(
-                    f"ServerSentEvent: {field} must be str or None, got {type(value).__name__}"
-                )
-        for field, value in (("event", event), ("id", id)):
-            if value is not None and ("\n" in value or "\r" in value):
-                raise ValueError(
-                    f"ServerSentEvent: {field} {value!r} contains CR or LF, which would end "
-                    "the field and start another"
-                )
-        if id is not None and "\0" in id:
-            raise ValueError(f"ServerSentEvent: id {id!r} contains NUL; browsers ignore it")
-        if retry is not None and (isinstance(retry, bool) or not isinstance(retry, int)):
-            raise TypeError(f"ServerSentEvent: retry must be an int (milliseconds), got {retry!r}")
-        if retry is not None and retry < 0:
-            raise ValueError(f"ServerSentEvent: retry must be >= 0 milliseconds, got {retry}")
-        if data is None and event is None and id is None and retry is None and comment is None:
-            raise ValueError("ServerSentEvent: no field is set; an empty event sends nothing")
-        self.data = data
-        self.event = event
-        self.id = id
-        self.retry = retry
-        self.comment = comment
+        self._encoded = encode_event(data, event, id, retry, comment)
+        self._fields = (data, event, id, retry, comment)
+
+    @property
+    def data(self) -> str | None:
+        return self._fields[0]
+
+    @property
+    def event(self) -> str | None:
+        return self._fields[1]
+
+    @property
+    def id(self) -> str | None:
+        return self._fields[2]
+
+    @property
+    def retry(self) -> int | None:
+        return self._fields[3]
+
+    @property
+    def comment(self) -> str | None:
+        return self._fields[4]
 
     def encode(self) -> bytes:
         """The event in the ``text/event-stream`` format, UTF-8, ending with a blank line."""
-        text = ""
-        if self.comment is not None:
-            text = _lines(": ", self.comment)
-        if self.event is not None:
-            text += "event: " + self.event + "\n"
-        if self.id is not None:
-            text += "id: " + self.id + "\n"
-        if self.retry is not None:
-            text += "retry: %d\n" % self.retry
-        if self.data is not None:
-            text += _lines("data: ", self.data)
-        return (text + "\n").encode("utf-8")
+        return self._encoded
 
     def __repr__(self) -> str:
         shown = ", ".join(
-            f"{name}={getattr(self, name)!r}" for name in _FIELDS if getattr(self, name) is not None
+            f"{name}={value!r}"
+            for name, value in zip(_FIELDS, self._fields, strict=True)
+            if value is not None
         )
         return f"ServerSentEvent({shown})"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ServerSentEvent):
             return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in _FIELDS)
+        return self._fields == other._fields
 
-    __hash__ = None  # type: ignore[assignment]
+    def __hash__(self) -> int:
+        return hash(self._fields)
 
 
 def event_bytes(item: object) -> bytes:
     """What one item of an event stream sends: a :class:`ServerSentEvent`, a ``dict`` of its
     fields, or a ``str`` (the data of a message event)."""
     if type(item) is ServerSentEvent:
-        return item.encode()
+        return item._encoded
     if isinstance(item, str):
-        return _lines("data: ", item).encode("utf-8") + b"\n"
+        return encode_event(item)
     if isinstance(item, ServerSentEvent):
         return item.encode()
     if isinstance(item, Mapping):
