@@ -7,14 +7,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install build demo lint typecheck test test-compiled test-pure test-packaging bench bench-responses bench-features bench-load clean
+.PHONY: install build demo lint typecheck test test-compiled test-pure test-packaging fuzz-build fuzz fuzz-short soak bench bench-responses bench-features bench-load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=77"
 
 $(INSTALLED): $(BIN)/python pyproject.toml setup.py
-	$(BIN)/python -m pip install --quiet -e ".[test,packaging,browser]"
+	$(BIN)/python -m pip install --quiet -e ".[test,packaging,browser,fuzz]"
 	touch $@
 
 install: $(INSTALLED)
@@ -29,8 +29,8 @@ demo: build
 	$(BIN)/python -m respcore serve
 
 lint: install
-	$(BIN)/ruff check src tests bench docs
-	$(BIN)/ruff format --check src tests bench docs
+	$(BIN)/ruff check src tests bench docs fuzz
+	$(BIN)/ruff format --check src tests bench docs fuzz
 
 typecheck: install
 	$(BIN)/mypy
@@ -47,7 +47,37 @@ test-pure: install
 test-packaging: install
 	$(BIN)/python -m pytest -m packaging tests/packaging
 
-test: lint typecheck test-compiled test-pure test-packaging
+# Differential fuzzing of the compiled core against its twin (atheris), on a build of the
+# core with AddressSanitizer, UndefinedBehaviorSanitizer and libFuzzer coverage (clang).
+# `make fuzz` runs every harness FUZZ_SECONDS (60) each; `make test` runs them 10 s each,
+# two at a time, and skips them where clang or atheris is missing unless RESPCORE_REQUIRE_FUZZ
+# is set (.ci/run sets it and installs clang).
+CLANG ?= $(shell command -v clang-14 2>/dev/null || command -v clang 2>/dev/null)
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 1
+FUZZ_CFLAGS := -fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer -g -O1
+
+fuzz-build: install
+	@test -n "$(CLANG)" || { echo "make fuzz-build: needs clang (apt-get install -y clang-14)"; exit 1; }
+	CC="$(CLANG)" LDSHARED="$(CLANG) -shared" CFLAGS="$(FUZZ_CFLAGS)" \
+		$(BIN)/python setup.py --quiet build_ext --build-lib build/fuzz --build-temp build/fuzz/tmp --force
+	@ls build/fuzz/respcore/_encoder*.so >/dev/null 2>&1 || { echo "make fuzz-build: the sanitizer build failed"; exit 1; }
+
+fuzz: fuzz-build
+	$(BIN)/python fuzz/run.py --core "$$(ls build/fuzz/respcore/_encoder*.so)" \
+		--seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS)
+
+fuzz-short: install
+	@if [ -n "$(CLANG)" ] && $(BIN)/python -c "import atheris" 2>/dev/null; then \
+		$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10 FUZZ_JOBS=2; \
+	elif [ -n "$$RESPCORE_REQUIRE_FUZZ" ]; then \
+		echo "make fuzz-short: RESPCORE_REQUIRE_FUZZ is set, but clang or atheris is missing"; exit 1; \
+	else \
+		echo "make fuzz-short: skipped (needs clang and atheris)"; \
+	fi
+
+test: lint typecheck test-compiled test-pure test-packaging fuzz-short
 
 bench: build
 	$(BIN)/python -m pytest bench/bench_encoder.py --benchmark-only --benchmark-json=bench/results/encoder.json -q
@@ -67,6 +97,12 @@ bench-features: build
 bench-load: build
 	$(BIN)/python -m pip install --quiet "matplotlib>=3.8"
 	$(BIN)/python bench/load_server.py
+
+# A bounded soak of the server on 127.0.0.1 (wrk over a route mix, clients leaving mid-stream):
+# RSS growth, file descriptors and status codes (needs wrk).
+SOAK_SECONDS ?= 120
+soak: build
+	$(BIN)/python bench/soak.py --duration $(SOAK_SECONDS)
 
 clean:
 	rm -rf build dist *.egg-info src/*.egg-info src/respcore/_encoder.c src/respcore/*.so .pytest_cache .mypy_cache .ruff_cache .benchmarks

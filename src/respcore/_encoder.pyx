@@ -129,7 +129,7 @@ cdef class FieldStore:
 
     cdef public list _fields
 
-    def __cinit__(self):
+    def __cinit__(self, *args, **kwargs):
         self._fields = []
 
 
