@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from . import asgi
 from ._background import Background, check_background
+from ._bodies import as_bytes
 from ._date import format_http_date
 from ._rules import check_status
 from .encoder import LAST_CHUNK, content_disposition, encode_chunk, encode_head
