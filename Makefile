@@ -22,7 +22,7 @@ install: $(INSTALLED)
 # Rebuild the extension in place whenever the .pyx changed since the last build.
 build: install
 	$(BIN)/python setup.py --quiet build_ext --inplace
-	$(BIN)/python -c "import respcore, sys; sys.exit(0 if respcore.COMPILED else 'the compiled core did not build')"
+	$(BIN)/python -c "import respcore, respcore.protocol, sys; sys.exit(0 if respcore.COMPILED and respcore.protocol.COMPILED else 'the compiled core did not build')"
 
 # The built-in demo on http://127.0.0.1:8000 (Ctrl+C stops it).
 demo: build
@@ -65,4 +65,4 @@ bench-load: build
 	$(BIN)/python bench/load_server.py
 
 clean:
-	rm -rf build dist *.egg-info src/*.egg-info src/respcore/_encoder.c src/respcore/*.so .pytest_cache .mypy_cache .ruff_cache .benchmarks
+	rm -rf build dist *.egg-info src/*.egg-info src/respcore/_encoder.c src/respcore/_protocol.c src/respcore/*.so .pytest_cache .mypy_cache .ruff_cache .benchmarks

@@ -27,7 +27,7 @@ _TASKS: set[asyncio.Task[None]] = set()
 def check_background(fn: object) -> Background | None:
     """``fn`` when it is ``None`` or callable; ``TypeError`` naming the field otherwise."""
     if fn is None or callable(fn):
-        return fn  # type: ignore[return-value]
+        return fn
     raise TypeError(f"background must be a no-argument callable or None, got {fn!r}")
 
 
