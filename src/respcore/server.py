@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import logging.handlers
+import os
 import queue
 import signal
 import socket
@@ -396,30 +397,232 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def serve(app: App, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
+def _check_workers(workers: object) -> int:
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive int, got {workers!r}")
+    return workers
+
+
+def serve(
+    app: App, host: str = "127.0.0.1", port: int = 8000, *, workers: int = 1, **options: Any
+) -> None:
     """Serve ``app`` on uvloop until SIGINT or SIGTERM, then shut down cleanly (see
-    :meth:`Server.shutdown`). Logs the address it listens on."""
+    :meth:`Server.shutdown`). Logs the address it listens on.
+
+    ``workers=N`` (N > 1, POSIX): N worker processes serve on one port, each with its own
+    event loop; this process supervises them: a worker that dies is replaced, and SIGTERM
+    or SIGINT stops every worker gracefully. Other options are :func:`start_server`'s."""
+    workers = _check_workers(workers)
+    Server(app, **options)  # a bad option raises here, before anything listens
+    if workers == 1:
+        _run(app, host, port, options, None, announce=True)
+    else:
+        _Supervisor(app, host, port, workers, options).run()
+
+
+def _run(
+    app: App,
+    host: str,
+    port: int,
+    options: dict[str, Any],
+    sock: socket.socket | None,
+    *,
+    announce: bool,
+) -> None:
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(_serve(app, host, port, options))
+        loop.run_until_complete(_serve(app, host, port, options, sock, announce))
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())
         asyncio.set_event_loop(None)
         loop.close()
 
 
-async def _serve(app: App, host: str, port: int, options: dict[str, Any]) -> None:
+async def _serve(
+    app: App,
+    host: str,
+    port: int,
+    options: dict[str, Any],
+    sock: socket.socket | None = None,
+    announce: bool = True,
+) -> None:
     loop = asyncio.get_running_loop()
-    server = await start_server(app, host, port, **options)
+    server = Server(app, **options)
+    await server.listen(host, port, sock)
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signum, stop.set)
-    log.info("respcore serving on %s (press Ctrl+C to stop)", server.url)
+    if announce:
+        log.info("respcore serving on %s (press Ctrl+C to stop)", server.url)
+    else:
+        log.info("respcore worker %d started", os.getpid())
     sys.stderr.flush()
     try:
         await stop.wait()
     finally:
-        log.info("respcore shutting down")
+        if announce:
+            log.info("respcore shutting down")
+        else:
+            log.info("respcore worker %d stopping", os.getpid())
         await server.shutdown()
+
+
+# -- workers -----------------------------------------------------------------------------------
+
+# SO_REUSEPORT: each worker listens on a socket of its own and the kernel spreads new
+# connections over them. Where the platform lacks it (or does not balance with it), the
+# workers share the supervisor's listening socket.
+_REUSE_PORT = hasattr(socket, "SO_REUSEPORT") and sys.platform.startswith("linux")
+_SIGNALS = {signal.SIGCHLD, signal.SIGINT, signal.SIGTERM} if os.name == "posix" else set()
+_QUICK_DEATH = 1.0  # seconds: a worker that dies sooner is restarted after this long
+_STOP_GRACE = 15.0  # seconds workers get to stop (their shutdown grace is 10) before SIGKILL
+
+
+class _Supervisor:
+    """Binds the port, forks ``workers`` processes that serve on it, replaces one that dies,
+    and on SIGTERM or SIGINT passes SIGTERM on and waits for all of them."""
+
+    def __init__(
+        self, app: App, host: str, port: int, workers: int, options: dict[str, Any]
+    ) -> None:
+        if not hasattr(os, "fork"):
+            raise RuntimeError("workers > 1 needs os.fork (POSIX); serve with workers=1")
+        self.app = app
+        self.workers = workers
+        self.options = options
+        self.host = host
+        family, _, _, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        self.family = family
+        self.sock = self._socket(family)
+        try:
+            self.sock.bind(address)
+            if not _REUSE_PORT:
+                self.sock.listen(2048)
+        except BaseException:
+            self.sock.close()
+            raise
+        # With SO_REUSEPORT this socket only holds the port (it never listens, so it is
+        # handed no connections); the workers listen on sockets bound to the same address.
+        self.address = self.sock.getsockname()
+        self.pids: dict[int, float] = {}  # worker pid -> when it started
+
+    def _socket(self, family: int) -> socket.socket:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if _REUSE_PORT:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        return sock
+
+    @property
+    def url(self) -> str:
+        host, port = self.address[:2]
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{port}"
+
+    def run(self) -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        try:
+            for _ in range(self.workers):
+                self._start()
+            log.info(
+                "respcore serving on %s with %d workers (press Ctrl+C to stop)",
+                self.url,
+                self.workers,
+            )
+            sys.stderr.flush()
+            self._watch()
+        finally:
+            for pid in self.pids:  # only after a fault in the supervisor itself
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            self.sock.close()
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+
+    def _start(self) -> None:
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid:
+            self.pids[pid] = time.monotonic()
+            return
+        # The worker: it never returns into the caller's code.
+        status = 1
+        try:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+            if _REUSE_PORT:
+                sock = self._socket(self.family)
+                sock.bind(self.address)
+                sock.listen(2048)
+                self.sock.close()
+            else:
+                sock = self.sock
+            _run(self.app, self.host, 0, self.options, sock, announce=False)
+            status = 0
+        except BaseException:
+            log.exception("respcore worker %d failed", os.getpid())
+        finally:
+            sys.stderr.flush()
+            os._exit(status)
+
+    def _watch(self) -> None:
+        """Restart dead workers until SIGTERM or SIGINT; then stop them."""
+        restart: list[float] = []  # when each owed restart is due
+        while True:
+            now = time.monotonic()
+            timeout = max(0.0, min([1.0, *(due - now for due in restart)]))
+            info = signal.sigtimedwait(_SIGNALS, timeout)
+            for pid, status in self._reap():
+                lived = time.monotonic() - self.pids.pop(pid)
+                log.warning("respcore worker %d %s; starting another", pid, _describe(status))
+                restart.append(time.monotonic() + (_QUICK_DEATH if lived < _QUICK_DEATH else 0))
+            if info is not None and info.si_signo != signal.SIGCHLD:
+                self._stop()
+                return
+            now = time.monotonic()
+            for due in [due for due in restart if due <= now]:
+                restart.remove(due)
+                self._start()
+
+    def _reap(self) -> list[tuple[int, int]]:
+        dead = []
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            if pid in self.pids:
+                dead.append((pid, status))
+        return dead
+
+    def _stop(self) -> None:
+        log.info("respcore stopping %d workers", len(self.pids))
+        for pid in self.pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + _STOP_GRACE
+        while self.pids:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                for pid in self.pids:
+                    log.warning("respcore worker %d did not stop; killing it", pid)
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                deadline = time.monotonic() + _STOP_GRACE
+            info = signal.sigtimedwait(_SIGNALS, min(remaining, 1.0) if remaining > 0 else 1.0)
+            if info is not None and info.si_signo != signal.SIGCHLD:
+                # A second SIGINT or SIGTERM: no more waiting.
+                deadline = time.monotonic()
+            for pid, _ in self._reap():
+                del self.pids[pid]
+        log.info("respcore stopped")
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"was killed by signal {os.WTERMSIG(status)}"
+    return f"exited with status {os.waitstatus_to_exitcode(status)}"
