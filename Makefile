@@ -58,10 +58,10 @@ bench-responses: build
 	$(BIN)/python bench/bench_responses.py
 	$(BIN)/python bench/load_asgi.py
 
-# respcore's server against the ceiling, uvicorn + Starlette, aiohttp and nginx, under wrk
+# respcore's server against the ceiling, uvicorn + Starlette, aiohttp, granian and nginx, under wrk
 # and curl on 127.0.0.1 (needs wrk and nginx: apt-get install -y wrk nginx).
 bench-load: build
-	$(BIN)/python -m pip install --quiet "matplotlib>=3.8"
+	$(BIN)/python -m pip install --quiet "matplotlib>=3.8" "granian>=2.8"
 	$(BIN)/python bench/load_server.py
 
 clean:

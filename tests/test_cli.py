@@ -425,7 +425,8 @@ def test_access_log_writes_one_common_log_format_line_per_request(tmp_path: Path
 def test_server_options_from_the_command_line_reach_the_server(tmp_path: Path) -> None:
     (tmp_path / "pid_app.py").write_text(textwrap.dedent(PID_APP))
     args = ("pid_app:app", "--max-head-size", "1024", "--max-body-size", "10")
-    with serving(*args, "--keep-alive-timeout", "0.5", "--log-level", "debug", cwd=tmp_path) as s:
+    timeouts = ("--keep-alive-timeout", "0.5", "--head-timeout", "0.5")
+    with serving(*args, *timeouts, "--log-level", "debug", cwd=tmp_path) as s:
         with connect(s.port) as sock:
             sock.sendall(request("GET", "/", headers=[("X-Big", "a" * 2048)]))
             assert parse_closed(recv_until_close(sock), ["GET"])[0].status == 431
@@ -437,6 +438,22 @@ def test_server_options_from_the_command_line_reach_the_server(tmp_path: Path) -
             # Answered, then closed by the server once idle for the keep-alive timeout.
             (message,) = parse_closed(recv_until_close(sock), ["GET"])
             assert message.status == 200
+        with connect(s.port) as sock:
+            # --head-timeout: a head still arriving after 0.5 s is cut off.
+            sock.sendall(b"GET / HTTP/1.1\r\nX-Slow: ")
+            sock.settimeout(0.05)
+            closed = False
+            for _ in range(200):  # at most 10 s
+                try:
+                    sock.sendall(b"a")
+                    closed = sock.recv(1) == b""
+                except TimeoutError:
+                    continue
+                except OSError:
+                    closed = True
+                if closed:
+                    break
+            assert closed
         with connect(s.port) as sock:
             sock.sendall(b"NOT HTTP\r\n\r\n")
             assert parse_closed(recv_until_close(sock), ["GET"])[0].status == 400
@@ -454,9 +471,20 @@ def test_server_options_from_the_command_line_reach_the_server(tmp_path: Path) -
         (("--max-body-size", "-1"), "argument --max-body-size: must be a positive integer"),
         (("--keep-alive-timeout", "0"), "argument --keep-alive-timeout: must be a number of"),
         (("--keep-alive-timeout", "nan"), "argument --keep-alive-timeout: must be a number of"),
+        (("--head-timeout", "-3"), "argument --head-timeout: must be a number of seconds > 0"),
         (("--log-level", "loud"), "argument --log-level: invalid choice: 'loud'"),
     ],
-    ids=["workers-0", "workers-negative", "workers-word", "head", "body", "timeout", "nan", "lvl"],
+    ids=[
+        "workers-0",
+        "workers-negative",
+        "workers-word",
+        "head",
+        "body",
+        "timeout",
+        "nan",
+        "head-timeout",
+        "lvl",
+    ],
 )
 def test_bad_server_option_exits_2_naming_the_flag(args: tuple[str, str], named: str) -> None:
     done = _run(*args, "--port", "0")

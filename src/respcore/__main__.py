@@ -1,6 +1,6 @@
 """``python -m respcore serve [MODULE:APP] [--host H] [--port P] [--workers N]
 [--max-head-size BYTES] [--max-body-size BYTES] [--keep-alive-timeout SECONDS]
-[--log-level LEVEL] [--access-log]``."""
+[--head-timeout SECONDS] [--log-level LEVEL] [--access-log]``."""
 
 from __future__ import annotations
 
@@ -98,6 +98,13 @@ def main(argv: list[str] | None = None) -> int:
         help="how long an idle connection is kept open (5)",
     )
     serve.add_argument(
+        "--head-timeout",
+        type=_positive_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long a request head may take to arrive (10)",
+    )
+    serve.add_argument(
         "--log-level", choices=LOG_LEVELS, default="info", help="what is logged (info)"
     )
     serve.add_argument(
@@ -125,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         max_head_size=args.max_head_size,
         max_body_size=args.max_body_size,
         keep_alive_timeout=args.keep_alive_timeout,
+        head_timeout=args.head_timeout,
         access_log=args.access_log,
     )
     return 0

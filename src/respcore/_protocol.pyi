@@ -42,6 +42,7 @@ class Core:
     _closing: bool
     _expect: bool
     _fields: list[tuple[bytes, bytes]]
+    _head_since: int
     _head_size: int
     _in_head: bool
     _owe_continue: bool

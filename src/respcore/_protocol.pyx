@@ -127,6 +127,7 @@ cdef class Core:
     cdef public bint _closing
     cdef public bint _expect
     cdef public list _fields
+    cdef public object _head_since
     cdef public Py_ssize_t _head_size
     cdef public bint _in_head
     cdef public bint _owe_continue
@@ -162,6 +163,7 @@ cdef class Core:
         self._reading = True
         self._in_head = False
         self._head_size = 0
+        self._head_since = -1
         self._pending = 0
         self._body_size = 0
         self._refusal = None
@@ -179,6 +181,8 @@ cdef class Core:
         if self._closing:
             return
         self.seen = self.server.tick
+        if self._pending == 0:
+            self._head_since = self.seen
         self._pending += len(data)
         try:
             self.parser.feed_data(data)
@@ -214,6 +218,7 @@ cdef class Core:
 
     def on_headers_complete(self):
         self._in_head = False
+        self._head_since = -1
         if self._head_size > self.max_head_size:
             self._refusal = TOO_LARGE_HEAD
         elif self._expect:

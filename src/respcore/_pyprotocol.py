@@ -159,6 +159,7 @@ class Core:
         "_closing",
         "_expect",
         "_fields",
+        "_head_since",
         "_head_size",
         "_in_head",
         "_owe_continue",
@@ -199,6 +200,8 @@ class Core:
         self._reading = True
         self._in_head = False
         self._head_size = 0
+        # The sweep's tick when the head being read began (-1: none is being read).
+        self._head_since = -1
         self._pending = 0
         self._body_size = 0
         self._refusal: Response | None = None
@@ -227,6 +230,8 @@ class Core:
         if self._closing:
             return
         self.seen = self.server.tick
+        if self._pending == 0:
+            self._head_since = self.seen
         self._pending += len(data)
         try:
             self.parser.feed_data(data)
@@ -262,6 +267,7 @@ class Core:
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._head_since = -1
         if self._head_size > self.max_head_size:
             self._refusal = TOO_LARGE_HEAD
         elif self._expect:

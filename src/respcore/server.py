@@ -281,6 +281,7 @@ class Server:
         max_head_size: int = 65536,
         max_body_size: int = 16 * 1024 * 1024,
         keep_alive_timeout: float = 5.0,
+        head_timeout: float = 10.0,
         zero_copy: bool = True,
         access_log: bool = False,
     ) -> None:
@@ -289,12 +290,16 @@ class Server:
         for name, value in (("max_head_size", max_head_size), ("max_body_size", max_body_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if (
-            isinstance(keep_alive_timeout, bool)
-            or not isinstance(keep_alive_timeout, (int, float))
-            or keep_alive_timeout <= 0
+        for name, seconds in (
+            ("keep_alive_timeout", keep_alive_timeout),
+            ("head_timeout", head_timeout),
         ):
-            raise ValueError(f"keep_alive_timeout must be seconds > 0, got {keep_alive_timeout!r}")
+            if (
+                isinstance(seconds, bool)
+                or not isinstance(seconds, (int, float))
+                or not 0 < seconds < float("inf")
+            ):
+                raise ValueError(f"{name} must be seconds > 0, got {seconds!r}")
         if not isinstance(access_log, bool):
             raise TypeError(f"access_log must be True or False, got {access_log!r}")
         self.app = app
@@ -303,12 +308,13 @@ class Server:
         self.max_head_size = max_head_size
         self.max_body_size = max_body_size
         self.keep_alive_timeout = float(keep_alive_timeout)
+        self.head_timeout = float(head_timeout)
         self.zero_copy = zero_copy
         self.connections: set[_Connection] = set()
         # The sweep's clock, in ticks: a connection notes the tick of its last read.
         self.tick = 0
         self.tasks: set[asyncio.Task[None]] = set()
-        self._sweep_every = min(1.0, self.keep_alive_timeout / 4)
+        self._sweep_every = min(1.0, self.keep_alive_timeout / 4, self.head_timeout / 4)
         self._sweeper: asyncio.TimerHandle | None = None
         self._listener: asyncio.base_events.Server | None = None
         self.host = ""
@@ -341,11 +347,13 @@ class Server:
 
     def _sweep(self) -> None:
         """Close connections that read nothing for ``keep_alive_timeout`` while no response
-        was in progress (idle keep-alive connections, and heads that never finish)."""
+        was in progress (idle keep-alive connections, and heads that never finish), and those
+        whose request head has taken longer than ``head_timeout`` (one trickled slowly)."""
         self.tick += 1
         limit = self.tick - max(1, round(self.keep_alive_timeout / self._sweep_every))
+        head_limit = self.tick - max(1, round(self.head_timeout / self._sweep_every))
         for connection in list(self.connections):
-            if connection.seen <= limit:
+            if connection.seen <= limit or 0 <= connection._head_since <= head_limit:
                 connection.close_if_idle()
         self._sweeper = asyncio.get_running_loop().call_later(self._sweep_every, self._sweep)
 
@@ -383,7 +391,10 @@ async def start_server(
     """Start serving ``app`` on the running loop; return the :class:`Server` (``port=0``
     picks a free port: read ``server.port``). Options: ``max_head_size`` (bytes of request
     head, default 64 KiB, larger → 431), ``max_body_size`` (default 16 MiB, larger → 413),
-    ``keep_alive_timeout`` (seconds an idle connection is kept, default 5), ``zero_copy``."""
+    ``keep_alive_timeout`` (seconds an idle connection is kept, default 5), ``head_timeout``
+    (seconds a request head may take from its first byte, default 10; then the connection
+    closes), ``zero_copy``, ``access_log`` (one common-log-format line per request on the
+    ``respcore.access`` logger, written off the loop; default off)."""
     server = Server(app, **options)
     await server.listen(host, port)
     return server
