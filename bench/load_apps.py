@@ -91,20 +91,20 @@ class Request(Protocol):
     """What these apps read from the respcore server's request object."""
 
     path: str
-    raw_path: bytes
+    url: bytes
 
 
 # -- respcore server apps ----------------------------------------------------------------------
 
 
 async def json_response(req: Request, res: Response) -> Response:
-    if req.raw_path == b"/realistic":
+    if req.url == b"/realistic":
         return JsonResponse(REALISTIC, headers=REALISTIC_FIELDS)
     return JsonResponse(DATA)
 
 
 async def json_mutable(req: Request, res: Response) -> None:
-    if req.raw_path == b"/realistic":
+    if req.url == b"/realistic":
         res.json = REALISTIC
         res.headers.extend(REALISTIC_FIELDS)
         return

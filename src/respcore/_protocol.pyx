@@ -145,8 +145,14 @@ cdef class Core:
     cdef public object parser
     cdef public object seen
     cdef public object server
-    cdef public object transport
     cdef public object writer
+    cdef object _transport
+    # Bound methods looked up once per connection, not once per request.
+    cdef object _write
+    cdef object _get_method
+    cdef object _get_version
+    cdef object _keep_alive
+    cdef object _upgrade
 
     def __init__(self, server):
         self.server = server
@@ -154,7 +160,11 @@ cdef class Core:
         self.max_head_size = server.max_head_size
         self.max_body_size = server.max_body_size
         self.access_log = server.access_log
-        self.parser = httptools.HttpRequestParser(self)
+        self.parser = parser = httptools.HttpRequestParser(self)
+        self._get_method = parser.get_method
+        self._get_version = parser.get_http_version
+        self._keep_alive = parser.should_keep_alive
+        self._upgrade = parser.should_upgrade
         self._queue = collections.deque()
         self._busy = False
         self._closing = False
@@ -172,8 +182,18 @@ cdef class Core:
         self.body = None
         self.lost = False
         self.seen = server.tick
-        self.transport = None
+        self._transport = None
+        self._write = None
         self.writer = None
+
+    @property
+    def transport(self):
+        return self._transport
+
+    @transport.setter
+    def transport(self, transport):
+        self._transport = transport
+        self._write = transport.write
 
     # -- reading --------------------------------------------------------------------------
 
@@ -235,15 +255,14 @@ cdef class Core:
             self.body.append(body)
 
     def on_message_complete(self):
-        parser = self.parser
-        method = parser.get_method()
+        method = self._get_method()
         cdef Request request = Request.__new__(Request)
         request.method = _METHODS.get(method) or method.decode("latin-1")
         request.url = self._url
         request._fields = self._fields
         request._headers = None
-        request.version = parser.get_http_version()
-        request.keep_alive = parser.should_keep_alive()
+        request.version = self._get_version()
+        request.keep_alive = self._keep_alive()
         request._body = b""
         request._path = None
         request._query = ""
@@ -252,7 +271,7 @@ cdef class Core:
         self._head_size = 0
         self._pending = 0
         self._owe_continue = False
-        if parser.should_upgrade():
+        if self._upgrade():
             # An Upgrade or CONNECT request: answered with Connection: close, then closed.
             request.keep_alive = False
         if self.body is not None:
@@ -266,7 +285,7 @@ cdef class Core:
             queue.append(request)
             if len(queue) > _MAX_QUEUED and self._reading:
                 self._reading = False
-                self.transport.pause_reading()
+                self._transport.pause_reading()
         else:
             self._answer(request)
 
@@ -314,9 +333,10 @@ cdef class Core:
             data = _wire(response, request.method, request.version, False, &persist)
         if self.lost:
             return
-        self.transport.write(data)
-        if response._background is not None:
-            _start(response._background)
+        self._write(data)
+        background = response._background
+        if background is not None:
+            _start(background)
         if self.access_log:
             (<object>self)._log_access(request, response._status, len(response._body))
         if not persist:
