@@ -274,6 +274,9 @@ class _AccessLog:
 class Server:
     """A listening server (see :func:`start_server`). ``port`` is the port it listens on."""
 
+    # What each accepted connection is (a subclass may name another built the same way).
+    connection_class: type[_Connection] = _Connection
+
     def __init__(
         self,
         app: App,
@@ -330,10 +333,12 @@ class Server:
         loop = asyncio.get_running_loop()
         if sock is None:
             listener = await loop.create_server(
-                lambda: _Connection(self), host, port, backlog=2048, reuse_address=True
+                lambda: self.connection_class(self), host, port, backlog=2048, reuse_address=True
             )
         else:
-            listener = await loop.create_server(lambda: _Connection(self), sock=sock, backlog=2048)
+            listener = await loop.create_server(
+                lambda: self.connection_class(self), sock=sock, backlog=2048
+            )
         if self.access_log:
             self._access = _AccessLog.start()
         self._listener = listener
