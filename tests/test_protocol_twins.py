@@ -99,8 +99,17 @@ def _one_request(rng: random.Random) -> bytes:
         (f"X-{n}", rng.choice(["1", "two", " spaced ", "é".encode().decode("latin-1")]))
         for n in range(rng.randrange(4))
     ]
-    if version == "1.0" and rng.random() < 0.5:
-        headers.append(("Connection", "keep-alive"))
+    if rng.random() < 0.05:
+        return request("CONNECT", "example.com:443", version=version)
+    connection = rng.random()
+    if version == "1.0" and connection < 0.4:
+        headers.append((rng.choice(["Connection", "Proxy-Connection", "connection"]), "keep-alive"))
+    elif connection < 0.05:
+        headers += [("Upgrade", "websocket"), ("Connection", "Upgrade")]
+    elif connection < 0.1:
+        headers.append(("Upgrade", "websocket"))  # not named by Connection: no upgrade
+    elif connection < 0.15:
+        headers.append(("Connection", "close"))
     body = b""
     if method in ("POST", "PUT"):
         body = bytes(rng.randrange(97, 123) for _ in range(rng.choice([0, 5, 40, 100])))

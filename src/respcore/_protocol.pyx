@@ -125,6 +125,8 @@ cdef class Core:
     cdef public Py_ssize_t _body_size
     cdef public bint _busy
     cdef public bint _closing
+    # A Connection or Proxy-Connection field in the head being read (llhttp reads both).
+    cdef bint _connection_field
     cdef public bint _expect
     cdef public list _fields
     cdef public object _head_since
@@ -168,6 +170,7 @@ cdef class Core:
         self._queue = collections.deque()
         self._busy = False
         self._closing = False
+        self._connection_field = False
         self._expect = False
         self._owe_continue = False
         self._reading = True
@@ -233,8 +236,12 @@ cdef class Core:
     def on_header(self, bytes name, bytes value):
         self._head_size += len(name) + len(value) + 4
         self._fields.append((name, value))
-        if len(name) == 6 and name.lower() == b"expect":
+        cdef Py_ssize_t size = len(name)
+        if size == 6 and name.lower() == b"expect":
             self._expect = value.strip(b" \t").lower() == b"100-continue"
+        elif (size == 10 or size == 16) and not self._connection_field:
+            lowered = name.lower()
+            self._connection_field = lowered == b"connection" or lowered == b"proxy-connection"
 
     def on_headers_complete(self):
         self._in_head = False
@@ -261,8 +268,15 @@ cdef class Core:
         request.url = self._url
         request._fields = self._fields
         request._headers = None
-        request.version = self._get_version()
-        request.keep_alive = self._keep_alive()
+        keep_alive = self._keep_alive()
+        # llhttp keeps a connection alive without a Connection field only for HTTP/1.1 (the
+        # one version it accepts with a minor number above 0): the version is known without
+        # asking the parser to format it, the costliest call of a request.
+        if keep_alive and not self._connection_field:
+            request.version = "1.1"
+        else:
+            request.version = self._get_version()
+        request.keep_alive = keep_alive
         request._body = b""
         request._path = None
         request._query = ""
@@ -271,9 +285,11 @@ cdef class Core:
         self._head_size = 0
         self._pending = 0
         self._owe_continue = False
-        if self._upgrade():
+        # llhttp's upgrade: a CONNECT, or an Upgrade that a Connection field names.
+        if (self._connection_field or method == b"CONNECT") and self._upgrade():
             # An Upgrade or CONNECT request: answered with Connection: close, then closed.
             request.keep_alive = False
+        self._connection_field = False
         if self.body is not None:
             request._body = self.body
             self.body = None
