@@ -157,6 +157,7 @@ class Core:
         "_body_size",
         "_busy",
         "_closing",
+        "_connection_field",
         "_expect",
         "_fields",
         "_head_since",
@@ -195,6 +196,8 @@ class Core:
         self._queue: collections.deque[Union[Request, Refusal]] = collections.deque()
         self._busy = False
         self._closing = False
+        # A Connection or Proxy-Connection field in the head being read (llhttp reads both).
+        self._connection_field = False
         self._expect = False
         self._owe_continue = False
         self._reading = True
@@ -262,8 +265,12 @@ class Core:
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_size += len(name) + len(value) + 4
         self._fields.append((name, value))
-        if len(name) == 6 and name.lower() == b"expect":
+        size = len(name)
+        if size == 6 and name.lower() == b"expect":
             self._expect = value.strip(b" \t").lower() == b"100-continue"
+        elif (size == 10 or size == 16) and not self._connection_field:
+            lowered = name.lower()
+            self._connection_field = lowered == b"connection" or lowered == b"proxy-connection"
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -286,22 +293,28 @@ class Core:
     def on_message_complete(self) -> None:
         parser = self.parser
         method = parser.get_method()
+        keep_alive = parser.should_keep_alive()
         request = Request(
             _METHODS.get(method) or method.decode("latin-1"),
             self._url,
             self._fields,
-            parser.get_http_version(),
-            parser.should_keep_alive(),
+            # llhttp keeps a connection alive without a Connection field only for HTTP/1.1
+            # (the one version it accepts with a minor number above 0): then the version is
+            # known without asking the parser to format it, the costliest call here.
+            "1.1" if keep_alive and not self._connection_field else parser.get_http_version(),
+            keep_alive,
         )
         self._url = b""
         self._fields = []
         self._head_size = 0
         self._pending = 0
         self._owe_continue = False
-        if parser.should_upgrade():
+        # llhttp's upgrade: a CONNECT, or an Upgrade that a Connection field names.
+        if (self._connection_field or method == b"CONNECT") and parser.should_upgrade():
             # An Upgrade or CONNECT request: there is no protocol switch here. It is answered,
             # with Connection: close, then the connection closes (the parser stops after it).
             request.keep_alive = False
+        self._connection_field = False
         if self.body is not None:
             request._body = self.body
             self.body = None
