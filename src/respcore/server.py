@@ -5,6 +5,11 @@ connection. It runs the demo and the benchmarks, and serves ``async def app(req,
 Requests on a connection are answered one at a time, in the order they arrived (pipelining).
 An app that finishes without waiting on anything is run to completion inside the read
 callback, without a task; one that waits goes on in a task from where it stopped.
+
+The per-request path (parser callbacks, the request, the app call, the write of a bytes
+response) is ``respcore.protocol.Core``, compiled or its twin; the connection class here adds
+what waits or is rare. ``serve(app, workers=N)`` runs N such servers in worker processes on
+one port under a supervisor (:class:`_Supervisor`).
 """
 
 from __future__ import annotations
