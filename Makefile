@@ -22,7 +22,7 @@ install: $(INSTALLED)
 # Rebuild the extension in place whenever the .pyx changed since the last build.
 build: install
 	$(BIN)/python setup.py --quiet build_ext --inplace
-	$(BIN)/python -c "import respcore, sys; sys.exit(0 if respcore.COMPILED else 'the compiled core did not build')"
+	$(BIN)/python -c "import respcore, respcore.protocol, sys; sys.exit(0 if respcore.COMPILED and respcore.protocol.COMPILED else 'the compiled core did not build')"
 
 # The built-in demo on http://127.0.0.1:8000 (Ctrl+C stops it).
 demo: build
@@ -92,10 +92,10 @@ bench-responses: build
 bench-features: build
 	$(BIN)/python bench/bench_features.py
 
-# respcore's server against the ceiling, uvicorn + Starlette, aiohttp and nginx, under wrk
+# respcore's server against the ceiling, uvicorn + Starlette, aiohttp, granian and nginx, under wrk
 # and curl on 127.0.0.1 (needs wrk and nginx: apt-get install -y wrk nginx).
 bench-load: build
-	$(BIN)/python -m pip install --quiet "matplotlib>=3.8"
+	$(BIN)/python -m pip install --quiet "matplotlib>=3.8" "granian>=2.8"
 	$(BIN)/python bench/load_server.py
 
 # A bounded soak of the server on 127.0.0.1 (wrk over a route mix, clients leaving mid-stream):
@@ -105,4 +105,4 @@ soak: build
 	$(BIN)/python bench/soak.py --duration $(SOAK_SECONDS)
 
 clean:
-	rm -rf build dist *.egg-info src/*.egg-info src/respcore/_encoder.c src/respcore/*.so .pytest_cache .mypy_cache .ruff_cache .benchmarks
+	rm -rf build dist *.egg-info src/*.egg-info src/respcore/_encoder.c src/respcore/_protocol.c src/respcore/*.so .pytest_cache .mypy_cache .ruff_cache .benchmarks

@@ -1,4 +1,4 @@
-"""Builds the optional compiled core ``respcore._encoder``.
+"""Builds the optional compiled core: ``respcore._encoder`` and ``respcore._protocol``.
 
 Everything else lives in pyproject.toml. The extension is optional: with
 ``RESPCORE_NO_EXTENSIONS=1`` (or on an interpreter other than CPython) it is not built, and a
@@ -50,7 +50,10 @@ def extensions() -> list[Extension]:
     from Cython.Build import cythonize
 
     return cythonize(
-        [Extension("respcore._encoder", ["src/respcore/_encoder.pyx"])],
+        [
+            Extension("respcore._encoder", ["src/respcore/_encoder.pyx"]),
+            Extension("respcore._protocol", ["src/respcore/_protocol.pyx"]),
+        ],
         compiler_directives={"language_level": "3", "embedsignature": True},
     )
 

@@ -1,6 +1,7 @@
 """The apps and servers bench/load_server.py puts under load, all answering the same requests:
 
     GET /         {"message":"Hello, world!"} as application/json
+    GET /realistic  a 2 KiB JSON body with eight header fields, two of them Set-Cookie
     GET /stream   the same pre-made 64 KiB chunk STREAM_CHUNKS times (1 GiB), chunked
     GET /file     the file named by $RESPCORE_BENCH_FILE
     GET /bigfile  the file named by $RESPCORE_BENCH_BIG_FILE
@@ -11,11 +12,18 @@
   ``python -m respcore serve load_apps:APP``: ``json_response`` (returns a JsonResponse),
   ``json_mutable`` (sets ``res.json``) and ``app`` (all four routes).
 - ASGI apps for uvicorn: ``starlette_app`` (Starlette JSONResponse and FileResponse) and
-  ``respcore_asgi`` (respcore JsonResponse and FileResponse as ASGI apps).
-- Two servers run as scripts, each printing ``listening on http://127.0.0.1:PORT``:
+  ``respcore_asgi`` (respcore JsonResponse and FileResponse as ASGI apps); ``raw_asgi``, a
+  bare ASGI app (no framework), and ``raw_rsgi``, the same as an RSGI app, for granian.
+- Servers run as scripts, each printing ``listening on http://127.0.0.1:PORT``:
 
     .venv/bin/python bench/load_apps.py ceiling --port 8000   # uvloop + httptools Protocol
     .venv/bin/python bench/load_apps.py aiohttp --port 8000   # aiohttp.web on uvloop
+    .venv/bin/python bench/load_apps.py twin --port 8000      # respcore's server on its
+                                                              # pure-Python protocol twin
+
+The realistic response: Content-Type, Content-Length and Date, Cache-Control,
+X-Content-Type-Options, X-Frame-Options and two Set-Cookie fields; the body is REALISTIC as
+compact JSON (about 2 KiB), serialized on every request by every contender but the ceiling.
 
 The ceiling is the least a Python server on this loop and parser can do per request: an
 asyncio Protocol that parses with httptools and writes precomputed bytes (a Date field
@@ -26,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import json
 import os
 from collections import deque
@@ -44,6 +51,33 @@ from respcore import FileResponse, JsonResponse, Response, StreamingResponse
 
 DATA = {"message": "Hello, world!"}
 BODY = b'{"message":"Hello, world!"}'
+REALISTIC: dict[str, Any] = {
+    "user": {"id": 4182, "name": "Ada Lovelace", "email": "ada@example.com", "admin": False},
+    "items": [
+        {
+            "id": n,
+            "sku": f"SKU-{n:05d}",
+            "name": f"Item number {n}",
+            "price": round(9.99 + n * 1.25, 2),
+            "in_stock": n % 3 != 0,
+            "tags": ["alpha", "beta"] if n % 2 else ["gamma"],
+        }
+        for n in range(19)
+    ],
+    "page": {"number": 1, "size": 19, "total": 187},
+}
+# What the app sets; the server adds Content-Length and Date: eight fields in all.
+REALISTIC_FIELDS = [
+    ("Cache-Control", "no-store"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Set-Cookie", "session=3f2a9c1e7b5d; Path=/; HttpOnly; Secure; SameSite=Lax"),
+    ("Set-Cookie", "csrftoken=b81d4e0f92ac; Path=/; Secure; SameSite=Strict"),
+]
+# Compact JSON with the standard library's C encoder, built once (json.dumps with keyword
+# arguments builds an encoder per call): for the contenders that serialize themselves.
+compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+REALISTIC_BODY = compact_json(REALISTIC).encode()
 # The 64 KiB every stream chunk carries: deterministic (the driver checks it), not zeros.
 CHUNK = bytes(range(256)) * 256
 STREAM_CHUNKS = int(os.environ.get("RESPCORE_BENCH_STREAM_CHUNKS", "16384"))
@@ -57,16 +91,23 @@ class Request(Protocol):
     """What these apps read from the respcore server's request object."""
 
     path: str
+    url: bytes
 
 
 # -- respcore server apps ----------------------------------------------------------------------
 
 
 async def json_response(req: Request, res: Response) -> Response:
+    if req.url == b"/realistic":
+        return JsonResponse(REALISTIC, headers=REALISTIC_FIELDS)
     return JsonResponse(DATA)
 
 
 async def json_mutable(req: Request, res: Response) -> None:
+    if req.url == b"/realistic":
+        res.json = REALISTIC
+        res.headers.extend(REALISTIC_FIELDS)
+        return
     res.json = DATA
 
 
@@ -94,6 +135,11 @@ async def starlette_app(scope: ASGIScope, receive: Any, send: Any) -> None:
         return
     if scope["path"] == "/file":
         await StarletteFileResponse(BENCH_FILE)(scope, receive, send)
+    elif scope["path"] == "/realistic":
+        response = StarletteJSONResponse(REALISTIC, headers=dict(REALISTIC_FIELDS[:3]))
+        for _, cookie in REALISTIC_FIELDS[3:]:
+            response.raw_headers.append((b"set-cookie", cookie.encode()))
+        await response(scope, receive, send)
     else:
         await StarletteJSONResponse(DATA)(scope, receive, send)
 
@@ -105,6 +151,44 @@ async def respcore_asgi(scope: ASGIScope, receive: Any, send: Any) -> None:
         await FileResponse(BENCH_FILE, attach=False)(scope, receive, send)
     else:
         await JsonResponse(DATA)(scope, receive, send)
+
+
+_RAW_FIELDS = [(name.lower().encode(), value.encode()) for name, value in REALISTIC_FIELDS]
+
+
+async def raw_asgi(scope: ASGIScope, receive: Any, send: Any) -> None:
+    """A bare ASGI app: the JSON serialized per request, the fields listed as they go out."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/realistic":
+        body = compact_json(REALISTIC).encode()
+        fields = [(b"content-type", b"application/json"), *_RAW_FIELDS]
+    else:
+        body = compact_json(DATA).encode()
+        fields = [(b"content-type", b"application/json")]
+    fields.append((b"content-length", b"%d" % len(body)))
+    await send({"type": "http.response.start", "status": 200, "headers": fields})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def raw_rsgi(scope: Any, protocol: Any) -> None:
+    """The same as an RSGI app (granian's own interface)."""
+    if scope.path == "/realistic":
+        body = compact_json(REALISTIC).encode()
+        fields = [("content-type", "application/json"), *REALISTIC_FIELDS]
+    else:
+        body = compact_json(DATA).encode()
+        fields = [("content-type", "application/json")]
+    fields.append(("content-length", str(len(body))))
+    protocol.response_bytes(200, fields, body)
 
 
 # -- the ceiling: uvloop + httptools, precomputed bytes ------------------------------------------
@@ -125,6 +209,14 @@ class _Wire:
         self.stream_head = (
             b"HTTP/1.1 200 OK\r\nDate: " + date + b"\r\nContent-Type: application/octet-stream"
             b"\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        self.realistic = (
+            b"HTTP/1.1 200 OK\r\nDate: "
+            + date
+            + b"\r\nContent-Type: application/json\r\n"
+            + b"".join(b"%s: %s\r\n" % (n.encode(), v.encode()) for n, v in REALISTIC_FIELDS)
+            + b"Content-Length: %d\r\n\r\n" % len(REALISTIC_BODY)
+            + REALISTIC_BODY
         )
         self.not_found = (
             b"HTTP/1.1 404 Not Found\r\nDate: " + date + b"\r\nContent-Length: 0\r\n\r\n"
@@ -199,7 +291,12 @@ class CeilingProtocol(asyncio.Protocol):
                 self.stream_keep_alive = keep_alive
                 self._pump()
                 return
-            transport.write(WIRE.json if path == b"/" else WIRE.not_found)
+            if path == b"/":
+                transport.write(WIRE.json)
+            elif path == b"/realistic":
+                transport.write(WIRE.realistic)
+            else:
+                transport.write(WIRE.not_found)
             if not keep_alive:
                 transport.close()
                 self.transport = None
@@ -238,19 +335,24 @@ async def serve_ceiling(port: int) -> None:
 
 # -- aiohttp.web on uvloop ---------------------------------------------------------------------
 
-_compact_dumps = functools.partial(json.dumps, separators=(",", ":"))
-
 
 async def serve_aiohttp(port: int) -> None:
     async def hello(request: web.Request) -> web.Response:
         # Compact JSON, so the body is byte for byte the one the others send.
-        return web.json_response(DATA, dumps=_compact_dumps)
+        return web.json_response(DATA, dumps=compact_json)
+
+    async def realistic(request: web.Request) -> web.Response:
+        response = web.json_response(REALISTIC, dumps=compact_json, headers=REALISTIC_FIELDS[:3])
+        for _, cookie in REALISTIC_FIELDS[3:]:
+            response.headers.add("Set-Cookie", cookie)
+        return response
 
     async def file(request: web.Request) -> web.FileResponse:
         return web.FileResponse(BENCH_FILE)
 
     application = web.Application()
     application.router.add_get("/", hello)
+    application.router.add_get("/realistic", realistic)
     application.router.add_get("/file", file)
     runner = web.AppRunner(application, access_log=None)
     await runner.setup()
@@ -260,11 +362,28 @@ async def serve_aiohttp(port: int) -> None:
     await asyncio.Event().wait()
 
 
+def serve_twin(port: int) -> None:
+    """respcore's server with the compiled encoder but the pure-Python protocol twin (what
+    RESPCORE_NO_EXTENSIONS=1 gives the server, without also giving it the pure encoder)."""
+    import respcore._pyprotocol
+    import respcore.protocol
+
+    respcore.protocol.Core = respcore._pyprotocol.Core  # type: ignore[misc]
+    respcore.protocol.Request = respcore._pyprotocol.Request  # type: ignore[misc]
+    from respcore.server import serve
+
+    print(f"respcore (protocol twin) listening on http://127.0.0.1:{port}", flush=True)
+    serve(json_response, "127.0.0.1", port)  # type: ignore[arg-type]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("server", choices=["ceiling", "aiohttp"])
+    parser.add_argument("server", choices=["ceiling", "aiohttp", "twin"])
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
+    if args.server == "twin":
+        serve_twin(args.port)
+        return
     serve = serve_ceiling if args.server == "ceiling" else serve_aiohttp
     uvloop.run(serve(args.port))
 

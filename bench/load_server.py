@@ -1,11 +1,18 @@
 """Load benchmark of the respcore server: side by side in one run with a uvloop + httptools
-ceiling, uvicorn + Starlette, aiohttp on uvloop and nginx; prints the tables, the ratios and
-the targets (PASS/MISS), and writes bench/results/load.md and bench/results/load.png.
+ceiling, uvicorn + Starlette, aiohttp on uvloop, granian (ASGI and RSGI) and nginx; prints the
+tables, the ratios and the targets (PASS/MISS), and writes bench/results/load.md and
+bench/results/load.png.
 
     .venv/bin/python bench/load_server.py [--duration 10s] [--quick] [--only json,stream,file]
 
-json    hello-world JSON under wrk -t1 --latency, 64 and 8 connections: req/s, p50, p99 and
-        how busy the server's CPU was; best of 2 rounds, the rounds interleaved.
+json    hello-world JSON (GET /) and a realistic response (GET /realistic: eight header
+        fields, two of them Set-Cookie, and a 2 KiB JSON body) under wrk -t1 --latency, 64 and
+        8 connections: req/s, p50, p99 and how busy the server's CPU was; best of 2 rounds,
+        the rounds interleaved. Besides the compiled server: its pure-Python protocol twin
+        (with the compiled encoder), the whole pure-Python build, the server as it was before
+        the compiled protocol (commit BEFORE, run from a git archive with this build's
+        compiled encoder, the same .pyx) and --workers 2 (not pinned: both CPUs, which wrk
+        shares, so no target).
 stream  a 1 GiB chunked stream (one 64 KiB chunk, 16384 times) fetched with curl: MiB/s, best
         of 3; and the server's peak RSS growth while a client asks for it and reads nothing.
 file    a 256 MiB file fetched with curl: MiB/s, best of 3; and the respcore server's peak RSS
@@ -27,6 +34,7 @@ from __future__ import annotations
 import argparse
 import grp
 import hashlib
+import json
 import os
 import platform
 import pwd
@@ -42,12 +50,15 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import httpx
 
 import respcore
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from load_apps import REALISTIC_BODY
 
 HERE = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
@@ -72,6 +83,16 @@ AIOHTTP = "aiohttp (uvloop)"
 RC_SERVER = "respcore server"
 NGINX = "nginx (sendfile)"
 UVICORN_RC = "uvicorn+respcore"
+RC_TWIN = "respcore protocol twin"
+RC_PURE = "respcore all pure-Python"
+RC_WORKERS = "respcore --workers 2"
+GRANIAN_ASGI = "granian asgi (raw app)"
+GRANIAN_RSGI = "granian rsgi"
+# The server before its per-request path was compiled (issue 12): "today's server" there.
+BEFORE = "96b0b23"
+RC_BEFORE = f"respcore before ({BEFORE})"
+ROUTES = ("/", "/realistic")
+ROUTE_NAMES = {"/": "hello-world JSON", "/realistic": "realistic (8 fields, 2 KiB JSON)"}
 
 
 class ContenderError(Exception):
@@ -138,6 +159,8 @@ class Contender:
     name: str
     command: Command
     file_path: str = "/file"  # where it serves the benchmark file (part 3)
+    env: dict[str, str] = field(default_factory=dict)  # added to the server's environment
+    pinned: bool = True  # on the servers' CPU; False: on every CPU (several workers)
 
 
 @dataclass(frozen=True)
@@ -206,12 +229,12 @@ def serving(contender: Contender, settings: Settings, env: dict[str, str]) -> It
     port = _free_port()
     slug = re.sub(r"[^a-z0-9]+", "-", contender.name.lower()).strip("-")
     log = Path(env["RESPCORE_BENCH_DIR"]) / f"{slug}.log"
-    command = settings.pin.server + contender.command(port)
+    command = (settings.pin.server if contender.pinned else []) + contender.command(port)
     with log.open("wb") as output:
         try:
             process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                cwd=HERE, env=env,
+                cwd=HERE, env={**env, **contender.env},
             )  # fmt: skip
         except OSError as exc:
             raise ContenderError(f"cannot run {command[0]}: {exc}") from exc
@@ -223,14 +246,57 @@ def serving(contender: Contender, settings: Settings, env: dict[str, str]) -> It
         _stop(process)
 
 
-def _respcore(app: str) -> Command:
+def _respcore(app: str, *options: str) -> Command:
     def command(port: int) -> list[str]:
         return [
             sys.executable, "-m", "respcore", "serve", f"load_apps:{app}",
-            "--host", HOST, "--port", str(port),
+            "--host", HOST, "--port", str(port), *options,
         ]  # fmt: skip
 
     return command
+
+
+def _granian(interface: str, app: str) -> Command:
+    def command(port: int) -> list[str]:
+        return [
+            sys.executable, "-m", "granian", "--interface", interface, "--workers", "1",
+            "--runtime-threads", "1", "--http", "1", "--no-ws", "--host", HOST,
+            "--port", str(port), "--log-level", "warning", "--no-access-log",
+            f"load_apps:{app}",
+        ]  # fmt: skip
+
+    return command
+
+
+def _before_source(root: Path) -> Path:
+    """The package as of commit BEFORE, unpacked under ``root`` (git archive), with this
+    build's compiled encoder copied in when the encoder's .pyx is the same there."""
+    dest = root / "before"
+    source = dest / "src"
+    if source.exists():
+        return source
+    dest.mkdir()
+    checkout = HERE.parent
+    try:
+        archive = subprocess.run(
+            ["git", "-C", str(checkout), "archive", BEFORE, "src"], capture_output=True, timeout=60
+        )
+        if archive.returncode != 0:
+            raise ContenderError(f"git archive {BEFORE} failed: {archive.stderr.decode()}")
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+        old = subprocess.run(
+            ["git", "-C", str(checkout), "show", f"{BEFORE}:src/respcore/_encoder.pyx"],
+            capture_output=True,
+            timeout=60,
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ContenderError(f"cannot unpack {BEFORE}: {exc}") from exc
+    package = Path(respcore.__file__).parent
+    if respcore.COMPILED and old == (package / "_encoder.pyx").read_bytes():
+        for built in package.glob("_encoder.*"):
+            if built.suffix in (".so", ".pyd"):
+                shutil.copy(built, source / "respcore" / built.name)
+    return source
 
 
 def _script(server: str) -> Command:
@@ -428,17 +494,25 @@ def _rss_growth(server: Server, path: str) -> float:
 # -- correctness checks before loading ---------------------------------------------------------
 
 
-def _check_json(server: Server) -> None:
-    response = httpx.get(server.url("/"), timeout=10)
+def _check_json(server: Server, path: str = "/") -> None:
+    response = httpx.get(server.url(path), timeout=10)
     content_type = response.headers.get("content-type", "")
+    expected = BODY if path == "/" else REALISTIC_BODY
     if (
         response.status_code != 200
-        or response.content != BODY
+        or json.loads(response.content) != json.loads(expected)
+        or len(response.content) != len(expected)
         or not content_type.startswith("application/json")
     ):
         raise ContenderError(
-            f"GET / answered {response.status_code} {content_type!r} {response.content[:200]!r}"
+            f"GET {path} answered {response.status_code} {content_type!r} "
+            f"{response.content[:200]!r}"
         )
+    if path == "/realistic":
+        fields = response.headers.multi_items()
+        cookies = [value for name, value in fields if name == "set-cookie"]
+        if len(cookies) != 2 or len(fields) < 7:
+            raise ContenderError(f"GET {path}: fields {fields!r}")
 
 
 def _check_stream(server: Server, notes: list[str]) -> None:
@@ -485,6 +559,8 @@ class Target:
 
     @property
     def status(self) -> str:
+        if self.goal == 0:
+            return "(no target)"
         if self.value is None:
             return "n/a"
         met = self.value >= self.goal if self.at_least else self.value < self.goal
@@ -500,13 +576,15 @@ class Target:
 
     @property
     def goal_shown(self) -> str:
+        if self.goal == 0:
+            return "-"
         sign = ">=" if self.at_least else "<"
         return f"{sign} {self.goal:g}{self.unit}"
 
 
 @dataclass
 class Results:
-    json: dict[str, dict[int, WrkResult]] = field(default_factory=dict)
+    json: dict[str, dict[str, dict[int, WrkResult]]] = field(default_factory=dict)  # by route
     stream: dict[str, float] = field(default_factory=dict)  # MiB/s
     file: dict[str, float] = field(default_factory=dict)  # MiB/s
     rss: dict[str, float] = field(default_factory=dict)  # MiB of growth
@@ -530,15 +608,30 @@ def _failed(results: Results, part: str, name: str, exc: Exception) -> None:
 
 
 def run_json(settings: Settings, env: dict[str, str], results: Results) -> None:
+    root = Path(env["RESPCORE_BENCH_DIR"])
     contenders = [
         Contender(RC_RETURN, _respcore("json_response")),
         Contender(RC_MUTATE, _respcore("json_mutable")),
+        Contender(RC_TWIN, _script("twin")),
+        Contender(RC_PURE, _respcore("json_response"), env={"RESPCORE_NO_EXTENSIONS": "1"}),
+        Contender(RC_WORKERS, _respcore("json_response", "--workers", "2"), pinned=False),
         Contender(CEILING, _script("ceiling")),
         Contender(UVICORN, _uvicorn("starlette_app")),
         Contender(AIOHTTP, _script("aiohttp")),
+        Contender(GRANIAN_ASGI, _granian("asgi", "raw_asgi")),
+        Contender(GRANIAN_RSGI, _granian("rsgi", "raw_rsgi")),
     ]
+    try:
+        before = _before_source(root)
+    except ContenderError as exc:
+        _failed(results, "json", RC_BEFORE, exc)
+    else:
+        paths = os.pathsep.join(filter(None, [str(before), env.get("PYTHONPATH")]))
+        contenders.insert(
+            3, Contender(RC_BEFORE, _respcore("json_response"), env={"PYTHONPATH": paths})
+        )
     print(
-        f"\n== json: hello-world JSON, wrk -t1 -d{settings.duration} --latency, best of "
+        f"\n== json: {', '.join(ROUTES)}; wrk -t1 -d{settings.duration} --latency, best of "
         f"{settings.json_rounds} (rounds interleaved) ==",
         flush=True,
     )
@@ -549,40 +642,58 @@ def run_json(settings: Settings, env: dict[str, str], results: Results) -> None:
                 continue
             try:
                 with serving(contender, settings, env) as server:
-                    _check_json(server)
+                    for route in ROUTES:
+                        _check_json(server, route)
                     _wrk(settings, server, "/", 64, "1s")  # warm-up
-                    for connections in CONNECTIONS:
-                        run = _wrk(settings, server, "/", connections, settings.duration)
-                        best = results.json.setdefault(contender.name, {})
-                        if connections not in best or run.rps > best[connections].rps:
-                            best[connections] = run
-                        print(
-                            f"  {contender.name}: c{connections} {run.rps:,.0f} req/s, server "
-                            f"CPU {run.server_cpu:.0f}%",
-                            flush=True,
-                        )
+                    for route in ROUTES:
+                        for connections in CONNECTIONS:
+                            run = _wrk(settings, server, route, connections, settings.duration)
+                            best = results.json.setdefault(route, {}).setdefault(contender.name, {})
+                            if connections not in best or run.rps > best[connections].rps:
+                                best[connections] = run
+                            print(
+                                f"  {contender.name} {route}: c{connections} {run.rps:,.0f} "
+                                f"req/s, server CPU {run.server_cpu:.0f}%",
+                                flush=True,
+                            )
             except FAILURES as exc:
                 failed.add(contender.name)
                 _failed(results, "json", contender.name, exc)
-    for name, runs in results.json.items():
-        for connections, run in runs.items():
-            if run.server_cpu < STARVED_CPU:
-                results.notes.append(
-                    f"{name} c{connections}: the server used only {run.server_cpu:.0f}% of its "
-                    "CPU: other processes took it, or the load generator was the bottleneck"
-                )
-            if run.errors:
-                results.notes.append(f"{name} c{connections}: wrk socket errors: {run.errors}")
+    for route, by_name in results.json.items():
+        for name, runs in by_name.items():
+            for connections, run in runs.items():
+                if run.server_cpu < STARVED_CPU:
+                    results.notes.append(
+                        f"{name} {route} c{connections}: the server used only "
+                        f"{run.server_cpu:.0f}% of its CPU: other processes took it, or the load "
+                        "generator was the bottleneck"
+                    )
+                if run.errors:
+                    results.notes.append(
+                        f"{name} {route} c{connections}: wrk socket errors: {run.errors}"
+                    )
 
-    def rps(name: str, connections: int) -> float | None:
-        run = results.json.get(name, {}).get(connections)
+    def rps(route: str, name: str, connections: int) -> float | None:
+        run = results.json.get(route, {}).get(name, {}).get(connections)
         return None if run is None else run.rps
 
-    for mine in (RC_RETURN, RC_MUTATE):
-        for other, goal in ((CEILING, 0.75), (UVICORN, 4.0), (AIOHTTP, 4.0)):
+    goals = [
+        (RC_RETURN, CEILING, 0.8),
+        (RC_RETURN, UVICORN, 4.0),
+        (RC_RETURN, AIOHTTP, 4.0),
+        (RC_RETURN, GRANIAN_ASGI, 2.0),
+        (RC_RETURN, GRANIAN_RSGI, 2.0),
+        (RC_MUTATE, CEILING, 0.8),
+        (RC_TWIN, RC_BEFORE, 1.0),
+        (RC_RETURN, RC_BEFORE, 0.0),  # 0: reported, no target
+        (RC_PURE, RC_BEFORE, 0.0),
+        (RC_WORKERS, RC_RETURN, 0.0),
+    ]
+    for route in ROUTES:
+        for mine, other, goal in goals:
             for connections in CONNECTIONS:
-                value = _ratio(rps(mine, connections), rps(other, connections))
-                label = f"{mine} / {other}, c{connections}"
+                value = _ratio(rps(route, mine, connections), rps(route, other, connections))
+                label = f"{route} {mine} / {other}, c{connections}"
                 results.targets.append(Target("json", label, value, goal, at_least=True))
 
 
@@ -695,12 +806,12 @@ def run_file(settings: Settings, env: dict[str, str], results: Results) -> None:
 Table = tuple[list[str], list[list[str]]]  # header, rows
 
 
-def _json_table(results: Results) -> Table:
+def _json_table(results: Results, route: str) -> Table:
     header = ["contender"]
     for connections in CONNECTIONS:
         header += [f"c{connections} req/s", "p50 ms", "p99 ms", "srv CPU"]
     rows = []
-    for name, runs in results.json.items():
+    for name, runs in results.json.get(route, {}).items():
         row = [name]
         for connections in CONNECTIONS:
             run = runs.get(connections)
@@ -769,6 +880,13 @@ def _tool_version(command: list[str], pattern: str) -> str:
     return match.group(1) if match else "unknown"
 
 
+def _version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
 def _machine(settings: Settings, load: float) -> str:
     cpu = platform.processor() or "unknown CPU"
     try:
@@ -779,10 +897,12 @@ def _machine(settings: Settings, load: float) -> str:
     except OSError:
         pass
     packages = ", ".join(
-        f"{name} {version(name)}"
-        for name in ("uvloop", "httptools", "uvicorn", "starlette", "aiohttp")
+        f"{name} {_version(name)}"
+        for name in ("uvloop", "httptools", "uvicorn", "starlette", "aiohttp", "granian")
     )
-    core = "compiled" if respcore.COMPILED else "pure-Python"
+    import respcore.protocol
+
+    core = "compiled" if respcore.COMPILED and respcore.protocol.COMPILED else "pure-Python"
     nginx = _nginx_binary()
     wrk = _tool_version(["wrk", "-v"], r"wrk (\S+)")
     curl = _tool_version(["curl", "--version"], r"curl (\S+)")
@@ -802,7 +922,7 @@ def _machine(settings: Settings, load: float) -> str:
 
 PART_TITLES = {
     "json": (
-        "json: hello-world JSON (wrk -t1 --latency; srv CPU: the share of one CPU the server "
+        "json: {route} (wrk -t1 --latency; srv CPU: the share of one CPU the server "
         "used; * = wrk reported socket errors)"
     ),
     "stream": "stream: chunked stream fetched with curl",
@@ -814,8 +934,10 @@ def _sections(results: Results, parts: tuple[str, ...]) -> list[tuple[str, Table
     """(title, table) in the order they are printed and written."""
     sections: list[tuple[str, Table]] = []
     if "json" in parts:
-        sections.append((PART_TITLES["json"], _json_table(results)))
-        sections.append(("json targets", _targets_table(results, "json")))
+        for route in ROUTES:
+            title = PART_TITLES["json"].format(route=f"GET {route}, {ROUTE_NAMES[route]}")
+            sections.append((title, _json_table(results, route)))
+        sections.append(("json targets and ratios", _targets_table(results, "json")))
     if "stream" in parts:
         sections.append((PART_TITLES["stream"], _rate_table(results.stream, CEILING)))
         sections.append(("stream targets", _targets_table(results, "stream")))
@@ -871,13 +993,14 @@ def write_chart(path: Path, results: Results) -> str:
     except ImportError:
         return "matplotlib is not installed (pip install matplotlib): no chart written"
     panels: list[tuple[str, dict[str, float]]] = []
-    for connections in CONNECTIONS:
-        rates = {
-            name: runs[connections].rps
-            for name, runs in results.json.items()
-            if connections in runs
-        }
-        panels.append((f"JSON, wrk -c{connections}: req/s", rates))
+    for route in ROUTES:
+        for connections in CONNECTIONS:
+            rates = {
+                name: runs[connections].rps
+                for name, runs in results.json.get(route, {}).items()
+                if connections in runs
+            }
+            panels.append((f"GET {route}, wrk -c{connections}: req/s", rates))
     panels += [("stream: MiB/s", results.stream), ("file: MiB/s", results.file)]
     panels = [(title, values) for title, values in panels if values]
     if not panels:
@@ -955,8 +1078,8 @@ def main() -> int:
     print(f"pinning: {settings.pin.note}")
     print(
         "servers: respcore via `python -m respcore serve`; uvicorn --loop uvloop --http "
-        "httptools, 1 worker, no access log; aiohttp.web on uvloop (uvloop.run); nginx with "
-        "sendfile, 1 process"
+        "httptools, 1 worker, no access log; aiohttp.web on uvloop (uvloop.run); granian "
+        "--workers 1 --runtime-threads 1 --http 1, asgi and rsgi; nginx with sendfile, 1 process"
     )
     load = os.getloadavg()[0]
     if load > 0.5:

@@ -31,3 +31,27 @@ def test_package_ships_py_typed_and_the_extension_stub() -> None:
     files = resources.files("respcore")
     assert files.joinpath("py.typed").is_file()
     assert "def encode_head" in files.joinpath("_encoder.pyi").read_text()
+
+
+def test_server_protocol_comes_from_the_core_in_use(pure_run: bool) -> None:
+    # The server's per-request path: the compiled respcore._protocol unless the twin is asked
+    # for (make test builds both extensions).
+    import respcore._pyprotocol
+    import respcore.protocol
+    import respcore.server
+
+    assert respcore.protocol.COMPILED is (not pure_run)
+    connection = respcore.server._Connection
+    request = respcore.server.Request
+    if pure_run:
+        assert issubclass(connection, respcore._pyprotocol.Core)
+        assert request is respcore._pyprotocol.Request
+    else:
+        assert connection.__mro__[1].__module__ == "respcore._protocol"
+        assert request.__module__ == "respcore._protocol"
+
+
+def test_package_ships_the_protocol_stub() -> None:
+    stub = resources.files("respcore").joinpath("_protocol.pyi").read_text()
+    assert "class Core" in stub
+    assert "class Request" in stub

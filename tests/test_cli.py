@@ -3,9 +3,11 @@ module of the user's own, clean shutdown on SIGTERM/SIGINT, and bad app argument
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
 import queue
 import re
 import signal
@@ -269,3 +271,241 @@ def test_request_to_the_demo_reports_what_was_read() -> None:
     assert echoed["query_string"] == "q=%20x"
     assert ["X-Mine", "1"] in echoed["headers"] or ["x-mine", "1"] in echoed["headers"]
     assert echoed["body"] == "{}"
+
+
+# -- server options ----------------------------------------------------------------------------
+
+PID_APP = """
+import os
+
+from respcore import StreamingResponse
+
+
+async def app(req, res):
+    if req.path == "/stream":
+        async def chunks():
+            yield b"one "
+            yield b"two"
+
+        return StreamingResponse(chunks)
+    res.text = str(os.getpid())
+"""
+CLF = re.compile(
+    r'^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d \+0000\] "(.*)" (\d{3}) (\S+)$'
+)
+STARTED = re.compile(r"respcore worker (\d+) started")
+
+
+def _worker_pids(served: Served) -> list[int]:
+    return [int(m.group(1)) for line in served.log for m in [STARTED.search(line)] if m]
+
+
+def _until_workers(served: Served, count: int) -> list[int]:
+    """The pids of the workers started so far, once there are ``count`` (bounded wait)."""
+    deadline = time.monotonic() + START
+    while len(_worker_pids(served)) < count and time.monotonic() < deadline:
+        with contextlib.suppress(queue.Empty):
+            served.log.append(served.lines.get(timeout=0.2))
+    pids = _worker_pids(served)
+    assert len(pids) >= count, "".join(served.log)
+    return pids
+
+
+def _answering_pid(port: int) -> int:
+    """The pid of the worker that answers one request on a fresh connection."""
+    with httpx.Client(timeout=WAIT) as client:
+        return int(client.get(f"http://127.0.0.1:{port}/").text)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def _rest_of_stderr(served: Served) -> list[str]:
+    """Every stderr line, once the process has exited."""
+    assert served.process.poll() is not None
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        try:
+            served.log.append(served.lines.get(timeout=0.5))
+        except queue.Empty:
+            break
+    return served.log
+
+
+def test_workers_share_one_port_and_a_killed_worker_is_replaced(tmp_path: Path) -> None:
+    (tmp_path / "pid_app.py").write_text(textwrap.dedent(PID_APP))
+    with serving("pid_app:app", "--workers", "2", cwd=tmp_path) as served:
+        first = _until_workers(served, 2)
+        # Both workers accept connections on the one port.
+        seen: set[int] = set()
+        for _ in range(200):
+            seen.add(_answering_pid(served.port))
+            if len(seen) == 2:
+                break
+        assert seen == set(first)
+
+        # Light load from a client while one worker is killed.
+        stop = threading.Event()
+        answered: list[int] = []
+        failures: list[str] = []
+
+        def load() -> None:
+            with httpx.Client(timeout=WAIT) as client:
+                for _ in range(5000):
+                    if stop.is_set():
+                        return
+                    try:
+                        answered.append(int(client.get(served.url + "/").text))
+                    except httpx.HTTPError as exc:  # the killed worker's connection
+                        failures.append(repr(exc))
+
+        loader = threading.Thread(target=load, daemon=True)
+        loader.start()
+        assert wait_until(lambda: len(answered) >= 20)
+        victim = first[0]
+        os.kill(victim, signal.SIGKILL)
+        assert served.stderr_until(f"respcore worker {victim} was killed by signal 9")
+        pids = _until_workers(served, 3)
+        (replacement,) = set(pids) - set(first)
+        assert wait_until(lambda: _gone(victim))
+        after_kill = len(answered)
+        assert wait_until(lambda: len(answered) >= after_kill + 20)
+        stop.set()
+        loader.join(WAIT)
+        assert not loader.is_alive()
+        assert victim not in answered[after_kill:]
+
+        # The port keeps answering, from the workers alive now.
+        alive = {first[1], replacement}
+        assert {_answering_pid(served.port) for _ in range(20)} <= alive
+        served.process.send_signal(signal.SIGTERM)
+        assert served.process.wait(WAIT) == 0
+    assert all(_gone(pid) for pid in alive)
+    assert _refused(served.port)
+    # No --access-log: no request lines.
+    assert [line for line in _rest_of_stderr(served) if CLF.match(line.strip())] == []
+
+
+def test_workers_stop_gracefully_on_sigint(tmp_path: Path) -> None:
+    (tmp_path / "pid_app.py").write_text(textwrap.dedent(PID_APP))
+    with serving("pid_app:app", "--workers", "2", cwd=tmp_path) as served:
+        pids = _until_workers(served, 2)
+        assert _answering_pid(served.port) in pids
+        served.process.send_signal(signal.SIGINT)
+        assert served.process.wait(WAIT) == 0
+    log = "".join(_rest_of_stderr(served))
+    for pid in pids:
+        assert f"respcore worker {pid} stopping" in log
+        assert _gone(pid)
+    assert "killing" not in log
+
+
+def test_access_log_writes_one_common_log_format_line_per_request(tmp_path: Path) -> None:
+    (tmp_path / "pid_app.py").write_text(textwrap.dedent(PID_APP))
+    with serving("pid_app:app", "--access-log", cwd=tmp_path) as served:
+        with httpx.Client(timeout=WAIT) as client:
+            pid = client.get(served.url + "/a/b?x=1").text
+            assert client.head(served.url + "/h").status_code == 200
+            assert client.get(served.url + "/stream").text == "one two"
+        served.process.send_signal(signal.SIGTERM)
+        assert served.process.wait(WAIT) == 0
+    lines = [m.groups() for line in _rest_of_stderr(served) if (m := CLF.match(line.strip()))]
+    assert lines == [
+        ("GET /a/b?x=1 HTTP/1.1", "200", str(len(pid))),
+        ("HEAD /h HTTP/1.1", "200", "0"),
+        ("GET /stream HTTP/1.1", "200", "-"),
+    ]
+
+
+def test_server_options_from_the_command_line_reach_the_server(tmp_path: Path) -> None:
+    (tmp_path / "pid_app.py").write_text(textwrap.dedent(PID_APP))
+    args = ("pid_app:app", "--max-head-size", "1024", "--max-body-size", "10")
+    timeouts = ("--keep-alive-timeout", "0.5", "--head-timeout", "0.5")
+    with serving(*args, *timeouts, "--log-level", "debug", cwd=tmp_path) as s:
+        with connect(s.port) as sock:
+            sock.sendall(request("GET", "/", headers=[("X-Big", "a" * 2048)]))
+            assert parse_closed(recv_until_close(sock), ["GET"])[0].status == 431
+        with connect(s.port) as sock:
+            sock.sendall(request("POST", "/", body=b"x" * 20))
+            assert parse_closed(recv_until_close(sock), ["POST"])[0].status == 413
+        with connect(s.port) as sock:
+            sock.sendall(request("GET", "/", body=b""))
+            # Answered, then closed by the server once idle for the keep-alive timeout.
+            (message,) = parse_closed(recv_until_close(sock), ["GET"])
+            assert message.status == 200
+        with connect(s.port) as sock:
+            # --head-timeout: a head still arriving after 0.5 s is cut off.
+            sock.sendall(b"GET / HTTP/1.1\r\nX-Slow: ")
+            sock.settimeout(0.05)
+            closed = False
+            for _ in range(200):  # at most 10 s
+                try:
+                    sock.sendall(b"a")
+                    closed = sock.recv(1) == b""
+                except TimeoutError:
+                    continue
+                except OSError:
+                    closed = True
+                if closed:
+                    break
+            assert closed
+        with connect(s.port) as sock:
+            sock.sendall(b"NOT HTTP\r\n\r\n")
+            assert parse_closed(recv_until_close(sock), ["GET"])[0].status == 400
+        # --log-level debug: the server says why it refused.
+        assert s.stderr_until("DEBUG respcore.server: bad request")
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("--workers", "0"), "argument --workers: must be a positive integer, got '0'"),
+        (("--workers", "-2"), "argument --workers: must be a positive integer, got '-2'"),
+        (("--workers", "two"), "argument --workers: must be a positive integer, got 'two'"),
+        (("--max-head-size", "0"), "argument --max-head-size: must be a positive integer"),
+        (("--max-body-size", "-1"), "argument --max-body-size: must be a positive integer"),
+        (("--keep-alive-timeout", "0"), "argument --keep-alive-timeout: must be a number of"),
+        (("--keep-alive-timeout", "nan"), "argument --keep-alive-timeout: must be a number of"),
+        (("--head-timeout", "-3"), "argument --head-timeout: must be a number of seconds > 0"),
+        (("--log-level", "loud"), "argument --log-level: invalid choice: 'loud'"),
+    ],
+    ids=[
+        "workers-0",
+        "workers-negative",
+        "workers-word",
+        "head",
+        "body",
+        "timeout",
+        "nan",
+        "head-timeout",
+        "lvl",
+    ],
+)
+def test_bad_server_option_exits_2_naming_the_flag(args: tuple[str, str], named: str) -> None:
+    done = _run(*args, "--port", "0")
+    assert done.returncode == 2
+    assert named in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "serving on" not in done.stderr
+
+
+@pytest.mark.parametrize("workers", [0, -1, True, 1.5, "2"])
+def test_serve_refuses_a_bad_worker_count_naming_it(workers: object) -> None:
+    async def app(req: object, res: object) -> None:
+        pass
+
+    with pytest.raises(ValueError, match=r"workers must be a positive int, got "):
+        respcore.serve(app, port=0, workers=workers)
+
+
+def test_serve_with_workers_checks_the_options_before_it_forks() -> None:
+    async def app(req: object, res: object) -> None:
+        pass
+
+    with pytest.raises(ValueError, match="max_head_size must be a positive int, got 0"):
+        respcore.serve(app, port=0, workers=2, max_head_size=0)

@@ -55,7 +55,7 @@ from respcore import (
     StreamingResponse,
     TextResponse,
 )
-from respcore.server import Request
+from respcore.server import Request, Server
 
 pytestmark = POSIX_ONLY
 
@@ -925,6 +925,57 @@ def test_unfinished_head_is_closed_by_the_keep_alive_timeout(loop_name: str) -> 
             sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # and nothing more
             closed = recv_until_close(sock, timeout=2.0)
         assert closed.data == b""
+
+
+def _trickle_until_closed(sock: socket.socket, limit: int = 200) -> int:
+    """Send one header byte every 50 ms until the server closes the connection; how many
+    were sent (at most ``limit``, 10 s, when it never closes)."""
+    sock.settimeout(0.05)
+    for sent in range(limit):
+        try:
+            sock.sendall(b"a")
+            if sock.recv(1024) == b"":
+                return sent
+        except TimeoutError:
+            continue
+        except OSError:  # reset or broken pipe: closed
+            return sent
+    return limit
+
+
+def test_head_trickled_slower_than_the_head_timeout_is_closed(loop_name: str) -> None:
+    # Every byte arrives well within the keep-alive timeout; the head as a whole does not
+    # arrive within the head timeout.
+    with live_server(Routes(), loop_name, keep_alive_timeout=5, head_timeout=0.5) as live:
+        sock = connect(live.port)
+        with sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            assert _trickle_until_closed(sock) < 200
+        assert wait_until(lambda: live.connection_count() == 0)
+
+
+def test_head_timeout_spares_heads_that_complete_and_idle_connections(loop_name: str) -> None:
+    routes = Routes()
+    _path_routes(routes)
+    with live_server(routes, loop_name, keep_alive_timeout=5, head_timeout=0.3) as live:
+        sock, reader = open_reader(live.port)
+        with sock:
+            for n in range(3):
+                sock.sendall(request("GET", f"/where?{n}"))
+                assert reader.read().complete
+                # Idle past the head timeout between requests: no head is being read.
+                time.sleep(0.4)
+            sock.sendall(request("GET", "/where?last"))
+            assert reader.read().complete
+
+
+@pytest.mark.parametrize("value", [0, -1, float("nan"), float("inf"), True, "3"])
+def test_head_timeout_must_be_positive_seconds(value: object) -> None:
+    async def app(req: Request, res: Response) -> None:
+        pass
+
+    with pytest.raises(ValueError, match=r"head_timeout must be seconds > 0, got "):
+        Server(app, head_timeout=value)  # type: ignore[arg-type]
 
 
 def test_keep_alive_timeout_spares_a_response_in_progress(loop_name: str) -> None:

@@ -5,118 +5,41 @@ connection. It runs the demo and the benchmarks, and serves ``async def app(req,
 Requests on a connection are answered one at a time, in the order they arrived (pipelining).
 An app that finishes without waiting on anything is run to completion inside the read
 callback, without a task; one that waits goes on in a task from where it stopped.
+
+The per-request path (parser callbacks, the request, the app call, the write of a bytes
+response) is ``respcore.protocol.Core``, compiled or its twin; the connection class here adds
+what waits or is rare. ``serve(app, workers=N)`` runs N such servers in worker processes on
+one port under a supervisor (:class:`_Supervisor`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
+import logging.handlers
+import os
+import queue
 import signal
+import socket
 import sys
+import time
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Union
-from urllib.parse import unquote
 
-import httptools
-
-from .headers import Headers, parsed_headers
-from .responses import Response, TextResponse
+from .protocol import SERVER_ERROR, TOO_LARGE_BODY, Core, Refusal, Request
+from .responses import Response
 from .writer import TransportWriter, reset
 
 __all__ = ["App", "Request", "Server", "serve", "start_server"]
 
 log = logging.getLogger("respcore.server")
+access_log = logging.getLogger("respcore.access")
 
-App = Callable[["Request", Response], Coroutine[Any, Any, Union[Response, None]]]
+App = Callable[[Request, Response], Coroutine[Any, Any, Union[Response, None]]]
 
-_STREAM = 1
+_BYTES = 0
 _FILE = 2
-# How many complete requests a connection may queue behind the one being answered before
-# the server stops reading from it.
-_MAX_QUEUED = 32
-
-
-class Request:
-    """What the app gets as ``req``: ``method``, ``path`` (percent-decoded), ``raw_path``,
-    ``query_string`` (undecoded), ``headers`` (a :class:`Headers`), ``version`` (``"1.0"``
-    or ``"1.1"``), ``keep_alive``, and ``await req.body()``."""
-
-    __slots__ = (
-        "_body",
-        "_fields",
-        "_headers",
-        "_path",
-        "_query",
-        "keep_alive",
-        "method",
-        "url",
-        "version",
-    )
-
-    def __init__(
-        self,
-        method: str,
-        url: bytes,
-        fields: list[tuple[bytes, bytes]],
-        version: str,
-        keep_alive: bool,
-    ) -> None:
-        self.method = method
-        self.url = url
-        self._fields = fields
-        self._headers: Headers | None = None
-        self.version = version
-        self.keep_alive = keep_alive
-        self._body: list[bytes] | bytes = b""
-        self._path: bytes | None = None
-        self._query = ""
-
-    def _split(self) -> bytes:
-        url = self.url
-        if url[:1] == b"/":
-            path, _, query = url.partition(b"?")
-        else:
-            # absolute-form (RFC 9112 §3.2.2) or asterisk-form
-            parsed = httptools.parse_url(url) if url != b"*" else None
-            path = b"*" if parsed is None else (parsed.path or b"/")
-            query = b"" if parsed is None else (parsed.query or b"")
-        self._path = path
-        self._query = query.decode("latin-1")
-        return path
-
-    @property
-    def raw_path(self) -> bytes:
-        return self._path if self._path is not None else self._split()
-
-    @property
-    def path(self) -> str:
-        return unquote(self.raw_path.decode("latin-1"), errors="surrogateescape")
-
-    @property
-    def query_string(self) -> str:
-        if self._path is None:
-            self._split()
-        return self._query
-
-    @property
-    def headers(self) -> Headers:
-        headers = self._headers
-        if headers is None:
-            # The parser has checked the fields; they are not checked again.
-            headers = self._headers = parsed_headers(self._fields)
-        return headers
-
-    async def body(self) -> bytes:
-        """The whole request body (the request was read to its end before the app ran)."""
-        body = self._body
-        if not isinstance(body, bytes):
-            body = self._body = b"".join(body)
-        return body
-
-    def __repr__(self) -> str:
-        return f"<Request {self.method} {self.url.decode('latin-1')!r} HTTP/{self.version}>"
 
 
 class _Resume:
@@ -148,81 +71,22 @@ class _Resume:
                     return stop.value
 
 
-_BAD_REQUEST = TextResponse("Bad Request\n", 400)
-_TOO_LARGE_HEAD = TextResponse("Request Header Fields Too Large\n", 431)
-_TOO_LARGE_BODY = TextResponse("Content Too Large\n", 413)
-_SERVER_ERROR = TextResponse("Internal Server Error\n", 500)
-
-
-class _Refusal:
-    """A queued answer to a request that cannot be served; the connection closes after it."""
-
-    __slots__ = ("response",)
-
-    def __init__(self, response: Response) -> None:
-        self.response = response
-
-
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
-_new = object.__new__
 
 
-class _Connection(asyncio.Protocol):
-    """One client connection. Parser callbacks collect a request; a complete request is
-    answered at once when nothing is ahead of it, else queued behind the one in progress."""
+class _Connection(Core, asyncio.Protocol):
+    """One client connection: :class:`respcore.protocol.Core` reads requests and answers
+    those with bytes bodies; what needs waiting (streams, files, apps that await) and what is
+    rare (refusals, 100-continue, closing) is here."""
 
-    __slots__ = (
-        "_body_size",
-        "_busy",
-        "_closing",
-        "_expect",
-        "_fields",
-        "_head_size",
-        "_in_head",
-        "_owe_continue",
-        "_pending",
-        "_queue",
-        "_reading",
-        "_refusal",
-        "_url",
-        "app",
-        "body",
-        "lost",
-        "parser",
-        "seen",
-        "server",
-        "transport",
-        "writer",
-    )
-
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        self.app = server.app
-        self.parser = httptools.HttpRequestParser(self)
-        self._queue: collections.deque[Request | _Refusal] = collections.deque()
-        self._busy = False
-        self._closing = False
-        self._expect = False
-        self._owe_continue = False
-        self._reading = True
-        self._in_head = False
-        self._head_size = 0
-        self._pending = 0
-        self._body_size = 0
-        self._refusal: Response | None = None
-        self._url = b""
-        self._fields: list[tuple[bytes, bytes]] = []
-        self.body: list[bytes] | None = None
-        self.lost = False
-        self.seen = server.tick
+    __slots__ = ()
 
     # -- transport callbacks --------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses; they have its methods.
         # Both loops turn Nagle's algorithm off on TCP transports.
-        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]
         self.writer = TransportWriter(transport, zero_copy=self.server.zero_copy)
         self.server.connections.add(self)
 
@@ -239,30 +103,6 @@ class _Connection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.writer.resume_writing()
 
-    def data_received(self, data: bytes) -> None:
-        if self._closing:
-            return
-        self.seen = self.server.tick
-        self._pending += len(data)
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._refuse(None)
-            return
-        except httptools.HttpParserError as exc:
-            log.debug("bad request: %s", exc)
-            self._refuse(_BAD_REQUEST)
-            return
-        if self._in_head or self._refusal is not None:
-            # The head's size: what the parser handed over, or, for a head still unfinished,
-            # every byte read since the last request ended (a header line that never ends
-            # hands nothing over).
-            limit = self.server.max_head_size
-            if self._refusal is None and (self._head_size > limit or self._pending > limit):
-                self._refusal = _TOO_LARGE_HEAD
-            if self._refusal is not None:
-                self._refuse(self._refusal)
-
     def _refuse(self, response: Response | None) -> None:
         """Read no more; answer ``response`` after the requests before it, then close.
         ``None``: the last request asked for a protocol switch; nothing more is answered."""
@@ -276,7 +116,7 @@ class _Connection(asyncio.Protocol):
                 self._close()
             return
         if self._busy:
-            self._queue.append(_Refusal(response))
+            self._queue.append(Refusal(response))
         else:
             self._write_refusal(response)
 
@@ -284,139 +124,33 @@ class _Connection(asyncio.Protocol):
         self.writer.write_bytes(response, "GET", "1.1", False)
         self._close()
 
-    # -- parser callbacks -----------------------------------------------------------------
-
-    def on_url(self, url: bytes) -> None:
-        self._in_head = True
-        self._url += url
-        self._head_size += len(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_size += len(name) + len(value) + 4
-        self._fields.append((name, value))
-        if len(name) == 6 and name.lower() == b"expect":
-            self._expect = value.strip(b" \t").lower() == b"100-continue"
-
-    def on_headers_complete(self) -> None:
-        self._in_head = False
-        if self._head_size > self.server.max_head_size:
-            self._refusal = _TOO_LARGE_HEAD
-        elif self._expect:
-            self._expect = False
-            self._expected()
-
     def _expected(self) -> None:
         """``Expect: 100-continue`` (RFC 9110 §10.1.1): the client may wait for a 100 before
         it sends the body. A body announced over the limit gets the final 413 at once; else
         the 100 goes out now, or once the responses ahead of this request are sent."""
         if self.parser.get_http_version() != "1.1":
             return
-        limit = self.server.max_body_size
+        limit = self.max_body_size
         for name, value in self._fields:
             declared = value.strip()
             if name.lower() == b"content-length" and declared.isdigit() and int(declared) > limit:
-                self._refusal = _TOO_LARGE_BODY
+                self._refusal = TOO_LARGE_BODY
                 return
         if self._busy:
             self._owe_continue = True
         else:
             self.transport.write(_CONTINUE)
 
-    def on_body(self, body: bytes) -> None:
-        self._body_size += len(body)
-        if self._body_size > self.server.max_body_size:
-            self._refusal = _TOO_LARGE_BODY
-        elif self.body is None:
-            self.body = [body]
-        else:
-            self.body.append(body)
+    # -- answering what needs waiting -----------------------------------------------------
 
-    def on_message_complete(self) -> None:
-        parser = self.parser
-        method = parser.get_method()
-        request = Request(
-            _METHODS.get(method) or method.decode("latin-1"),
-            self._url,
-            self._fields,
-            parser.get_http_version(),
-            parser.should_keep_alive(),
-        )
-        self._url = b""
-        self._fields = []
-        self._head_size = 0
-        self._pending = 0
-        self._owe_continue = False
-        if parser.should_upgrade():
-            # An Upgrade or CONNECT request: there is no protocol switch here. It is answered,
-            # with Connection: close, then the connection closes (the parser stops after it).
-            request.keep_alive = False
-        if self.body is not None:
-            request._body = self.body
-            self.body = None
-            self._body_size = 0
-        if self._closing or self._refusal is not None:
-            return
-        if self._busy:
-            queue = self._queue
-            queue.append(request)
-            if len(queue) > _MAX_QUEUED and self._reading:
-                self._reading = False
-                self.transport.pause_reading()
-        else:
-            self._answer(request)
-
-    # -- answering ------------------------------------------------------------------------
-
-    def _answer(self, request: Request) -> None:
-        """Run the app for ``request`` and send what it answers; without a task when the app
-        and the response need no waiting."""
-        res: Response = _new(Response)
+    async def _finish(
+        self, request: Request, res: Response, coro: Coroutine[Any, Any, Any], signal: Any
+    ) -> None:
         try:
-            coro = self.app(request, res)
-            signal = coro.send(None)
-        except StopIteration as stop:
-            result = stop.value
+            result = await _Resume(coro, signal)
         except Exception:
             log.exception("app raised for %r", request)
-            result = _SERVER_ERROR
-        else:
-            self._busy = True
-            self.server.spawn(self._finish(request, res, _Resume(coro, signal)))
-            return
-        response = res if result is None else self._chosen(request, result)
-        if response._kind != 0:
-            self._busy = True
-            self.server.spawn(self._send(request, response))
-            return
-        writer = self.writer
-        try:
-            persist = writer.write_bytes(
-                response, request.method, request.version, request.keep_alive
-            )
-        except Exception:
-            # Raised while framing, before anything was written.
-            log.exception("the response to %r cannot be sent", request)
-            persist = writer.write_bytes(_SERVER_ERROR, request.method, request.version, False)
-        if not persist:
-            self._close()
-
-    def _chosen(self, request: Request, result: object) -> Response:
-        if isinstance(result, Response):
-            return result
-        log.error(
-            "app returned %s %r for %r; it must return a respcore Response or None",
-            type(result).__name__,
-            result,
-            request,
-        )
-        return _SERVER_ERROR
-
-    async def _finish(self, request: Request, res: Response, resume: _Resume) -> None:
-        try:
-            result = await resume
-        except Exception:
-            log.exception("app raised for %r", request)
-            result = _SERVER_ERROR
+            result = SERVER_ERROR
         await self._send(request, res if result is None else self._chosen(request, result))
 
     async def _send(self, request: Request, response: Response) -> None:
@@ -436,7 +170,11 @@ class _Connection(asyncio.Protocol):
             else:
                 # Nothing went out: the fault is answered with a 500.
                 log.exception("the response to %r failed before its head was sent", request)
-                persist = writer.write_bytes(_SERVER_ERROR, request.method, request.version, False)
+                persist = writer.write_bytes(SERVER_ERROR, request.method, request.version, False)
+        else:
+            if self.access_log:
+                size = len(response._body) if response._kind == _BYTES else None
+                self._log_access(request, response._status, size)
         self._busy = False
         if not persist:
             self._close()
@@ -445,7 +183,7 @@ class _Connection(asyncio.Protocol):
         queue = self._queue
         while queue and not self._busy and not self.lost:
             item = queue.popleft()
-            if type(item) is _Refusal:
+            if type(item) is Refusal:
                 self._write_refusal(item.response)
                 return
             self._answer(item)  # type: ignore[arg-type]
@@ -462,6 +200,24 @@ class _Connection(asyncio.Protocol):
             self._reading = True
             self.transport.resume_reading()
 
+    def _log_access(self, request: Request, status: int, size: int | None) -> None:
+        """One line in the common log format on the ``respcore.access`` logger (a queue
+        handler: the line is written on a thread of its own, never on the loop)."""
+        if size is not None and request.method == "HEAD":
+            size = 0
+        peer = self.transport.get_extra_info("peername")
+        host = peer[0] if isinstance(peer, tuple) and peer else "-"
+        access_log.info(
+            '%s - - [%s] "%s %s HTTP/%s" %d %s',
+            host,
+            _clf_time(),
+            request.method,
+            request.url.decode("latin-1"),
+            request.version,
+            status,
+            "-" if size is None else size,
+        )
+
     def _close(self) -> None:
         self._closing = True
         self._queue.clear()
@@ -475,8 +231,56 @@ class _Connection(asyncio.Protocol):
         return True
 
 
+_clf_cache: list[Any] = [0, ""]
+
+
+def _clf_time() -> str:
+    """Now, as the common log format writes it (``03/Dec/2026:07:26:04 +0000``), made once
+    a second."""
+    now = int(time.time())
+    if _clf_cache[0] != now:
+        _clf_cache[0] = now
+        _clf_cache[1] = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now))
+    return str(_clf_cache[1])
+
+
+class _AccessLog:
+    """The ``respcore.access`` logger's lines go through a queue to a thread that writes
+    them to stderr, so a slow terminal or pipe never stalls the event loop. When the logger
+    has handlers of the user's already, those are left as they are."""
+
+    def __init__(self, handler: logging.handlers.QueueHandler | None) -> None:
+        self.handler = handler
+        self.listener: logging.handlers.QueueListener | None = None
+
+    @classmethod
+    def start(cls) -> _AccessLog:
+        if access_log.handlers:
+            return cls(None)
+        lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        output = logging.StreamHandler(sys.stderr)
+        output.setFormatter(logging.Formatter("%(message)s"))
+        handler = logging.handlers.QueueHandler(lines)
+        access = cls(handler)
+        access.listener = logging.handlers.QueueListener(lines, output)
+        access.listener.start()
+        access_log.addHandler(handler)
+        access_log.setLevel(logging.INFO)
+        access_log.propagate = False
+        return access
+
+    def stop(self) -> None:
+        if self.handler is not None:
+            access_log.removeHandler(self.handler)
+        if self.listener is not None:
+            self.listener.stop()  # writes what is queued, then ends the thread
+
+
 class Server:
     """A listening server (see :func:`start_server`). ``port`` is the port it listens on."""
+
+    # What each accepted connection is (a subclass may name another built the same way).
+    connection_class: type[_Connection] = _Connection
 
     def __init__(
         self,
@@ -485,29 +289,40 @@ class Server:
         max_head_size: int = 65536,
         max_body_size: int = 16 * 1024 * 1024,
         keep_alive_timeout: float = 5.0,
+        head_timeout: float = 10.0,
         zero_copy: bool = True,
+        access_log: bool = False,
     ) -> None:
         if not callable(app):
             raise TypeError(f"app must be an async function app(req, res), got {app!r}")
         for name, value in (("max_head_size", max_head_size), ("max_body_size", max_body_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if (
-            isinstance(keep_alive_timeout, bool)
-            or not isinstance(keep_alive_timeout, (int, float))
-            or keep_alive_timeout <= 0
+        for name, seconds in (
+            ("keep_alive_timeout", keep_alive_timeout),
+            ("head_timeout", head_timeout),
         ):
-            raise ValueError(f"keep_alive_timeout must be seconds > 0, got {keep_alive_timeout!r}")
+            if (
+                isinstance(seconds, bool)
+                or not isinstance(seconds, (int, float))
+                or not 0 < seconds < float("inf")
+            ):
+                raise ValueError(f"{name} must be seconds > 0, got {seconds!r}")
+        if not isinstance(access_log, bool):
+            raise TypeError(f"access_log must be True or False, got {access_log!r}")
         self.app = app
+        self.access_log = access_log
+        self._access: _AccessLog | None = None
         self.max_head_size = max_head_size
         self.max_body_size = max_body_size
         self.keep_alive_timeout = float(keep_alive_timeout)
+        self.head_timeout = float(head_timeout)
         self.zero_copy = zero_copy
         self.connections: set[_Connection] = set()
         # The sweep's clock, in ticks: a connection notes the tick of its last read.
         self.tick = 0
         self.tasks: set[asyncio.Task[None]] = set()
-        self._sweep_every = min(1.0, self.keep_alive_timeout / 4)
+        self._sweep_every = min(1.0, self.keep_alive_timeout / 4, self.head_timeout / 4)
         self._sweeper: asyncio.TimerHandle | None = None
         self._listener: asyncio.base_events.Server | None = None
         self.host = ""
@@ -518,11 +333,19 @@ class Server:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def listen(self, host: str, port: int) -> None:
+    async def listen(self, host: str, port: int, sock: socket.socket | None = None) -> None:
+        """Listen on ``host``:``port``, or on ``sock``, a socket bound already (a worker's)."""
         loop = asyncio.get_running_loop()
-        listener = await loop.create_server(
-            lambda: _Connection(self), host, port, backlog=2048, reuse_address=True
-        )
+        if sock is None:
+            listener = await loop.create_server(
+                lambda: self.connection_class(self), host, port, backlog=2048, reuse_address=True
+            )
+        else:
+            listener = await loop.create_server(
+                lambda: self.connection_class(self), sock=sock, backlog=2048
+            )
+        if self.access_log:
+            self._access = _AccessLog.start()
         self._listener = listener
         self.host, self.port = listener.sockets[0].getsockname()[:2]
         self._sweeper = loop.call_later(self._sweep_every, self._sweep)
@@ -534,11 +357,13 @@ class Server:
 
     def _sweep(self) -> None:
         """Close connections that read nothing for ``keep_alive_timeout`` while no response
-        was in progress (idle keep-alive connections, and heads that never finish)."""
+        was in progress (idle keep-alive connections, and heads that never finish), and those
+        whose request head has taken longer than ``head_timeout`` (one trickled slowly)."""
         self.tick += 1
         limit = self.tick - max(1, round(self.keep_alive_timeout / self._sweep_every))
+        head_limit = self.tick - max(1, round(self.head_timeout / self._sweep_every))
         for connection in list(self.connections):
-            if connection.seen <= limit:
+            if connection.seen <= limit or 0 <= connection._head_since <= head_limit:
                 connection.close_if_idle()
         self._sweeper = asyncio.get_running_loop().call_later(self._sweep_every, self._sweep)
 
@@ -565,6 +390,9 @@ class Server:
             await asyncio.wait(list(self.tasks), timeout=1.0)
         if self._listener is not None:
             await self._listener.wait_closed()
+        if self._access is not None:
+            self._access.stop()
+            self._access = None
 
 
 async def start_server(
@@ -573,7 +401,10 @@ async def start_server(
     """Start serving ``app`` on the running loop; return the :class:`Server` (``port=0``
     picks a free port: read ``server.port``). Options: ``max_head_size`` (bytes of request
     head, default 64 KiB, larger → 431), ``max_body_size`` (default 16 MiB, larger → 413),
-    ``keep_alive_timeout`` (seconds an idle connection is kept, default 5), ``zero_copy``."""
+    ``keep_alive_timeout`` (seconds an idle connection is kept, default 5), ``head_timeout``
+    (seconds a request head may take from its first byte, default 10; then the connection
+    closes), ``zero_copy``, ``access_log`` (one common-log-format line per request on the
+    ``respcore.access`` logger, written off the loop; default off)."""
     server = Server(app, **options)
     await server.listen(host, port)
     return server
@@ -587,30 +418,232 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def serve(app: App, host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
+def _check_workers(workers: object) -> int:
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive int, got {workers!r}")
+    return workers
+
+
+def serve(
+    app: App, host: str = "127.0.0.1", port: int = 8000, *, workers: int = 1, **options: Any
+) -> None:
     """Serve ``app`` on uvloop until SIGINT or SIGTERM, then shut down cleanly (see
-    :meth:`Server.shutdown`). Logs the address it listens on."""
+    :meth:`Server.shutdown`). Logs the address it listens on.
+
+    ``workers=N`` (N > 1, POSIX): N worker processes serve on one port, each with its own
+    event loop; this process supervises them: a worker that dies is replaced, and SIGTERM
+    or SIGINT stops every worker gracefully. Other options are :func:`start_server`'s."""
+    workers = _check_workers(workers)
+    Server(app, **options)  # a bad option raises here, before anything listens
+    if workers == 1:
+        _run(app, host, port, options, None, announce=True)
+    else:
+        _Supervisor(app, host, port, workers, options).run()
+
+
+def _run(
+    app: App,
+    host: str,
+    port: int,
+    options: dict[str, Any],
+    sock: socket.socket | None,
+    *,
+    announce: bool,
+) -> None:
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(_serve(app, host, port, options))
+        loop.run_until_complete(_serve(app, host, port, options, sock, announce))
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())
         asyncio.set_event_loop(None)
         loop.close()
 
 
-async def _serve(app: App, host: str, port: int, options: dict[str, Any]) -> None:
+async def _serve(
+    app: App,
+    host: str,
+    port: int,
+    options: dict[str, Any],
+    sock: socket.socket | None = None,
+    announce: bool = True,
+) -> None:
     loop = asyncio.get_running_loop()
-    server = await start_server(app, host, port, **options)
+    server = Server(app, **options)
+    await server.listen(host, port, sock)
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signum, stop.set)
-    log.info("respcore serving on %s (press Ctrl+C to stop)", server.url)
+    if announce:
+        log.info("respcore serving on %s (press Ctrl+C to stop)", server.url)
+    else:
+        log.info("respcore worker %d started", os.getpid())
     sys.stderr.flush()
     try:
         await stop.wait()
     finally:
-        log.info("respcore shutting down")
+        if announce:
+            log.info("respcore shutting down")
+        else:
+            log.info("respcore worker %d stopping", os.getpid())
         await server.shutdown()
+
+
+# -- workers -----------------------------------------------------------------------------------
+
+# SO_REUSEPORT: each worker listens on a socket of its own and the kernel spreads new
+# connections over them. Where the platform lacks it (or does not balance with it), the
+# workers share the supervisor's listening socket.
+_REUSE_PORT = hasattr(socket, "SO_REUSEPORT") and sys.platform.startswith("linux")
+_SIGNALS = {signal.SIGCHLD, signal.SIGINT, signal.SIGTERM} if os.name == "posix" else set()
+_QUICK_DEATH = 1.0  # seconds: a worker that dies sooner is restarted after this long
+_STOP_GRACE = 15.0  # seconds workers get to stop (their shutdown grace is 10) before SIGKILL
+
+
+class _Supervisor:
+    """Binds the port, forks ``workers`` processes that serve on it, replaces one that dies,
+    and on SIGTERM or SIGINT passes SIGTERM on and waits for all of them."""
+
+    def __init__(
+        self, app: App, host: str, port: int, workers: int, options: dict[str, Any]
+    ) -> None:
+        if not hasattr(os, "fork"):
+            raise RuntimeError("workers > 1 needs os.fork (POSIX); serve with workers=1")
+        self.app = app
+        self.workers = workers
+        self.options = options
+        self.host = host
+        family, _, _, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        self.family = family
+        self.sock = self._socket(family)
+        try:
+            self.sock.bind(address)
+            if not _REUSE_PORT:
+                self.sock.listen(2048)
+        except BaseException:
+            self.sock.close()
+            raise
+        # With SO_REUSEPORT this socket only holds the port (it never listens, so it is
+        # handed no connections); the workers listen on sockets bound to the same address.
+        self.address = self.sock.getsockname()
+        self.pids: dict[int, float] = {}  # worker pid -> when it started
+
+    def _socket(self, family: int) -> socket.socket:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if _REUSE_PORT:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        return sock
+
+    @property
+    def url(self) -> str:
+        host, port = self.address[:2]
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{port}"
+
+    def run(self) -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        try:
+            for _ in range(self.workers):
+                self._start()
+            log.info(
+                "respcore serving on %s with %d workers (press Ctrl+C to stop)",
+                self.url,
+                self.workers,
+            )
+            sys.stderr.flush()
+            self._watch()
+        finally:
+            for pid in self.pids:  # only after a fault in the supervisor itself
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            self.sock.close()
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+
+    def _start(self) -> None:
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid:
+            self.pids[pid] = time.monotonic()
+            return
+        # The worker: it never returns into the caller's code.
+        status = 1
+        try:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+            if _REUSE_PORT:
+                sock = self._socket(self.family)
+                sock.bind(self.address)
+                sock.listen(2048)
+                self.sock.close()
+            else:
+                sock = self.sock
+            _run(self.app, self.host, 0, self.options, sock, announce=False)
+            status = 0
+        except BaseException:
+            log.exception("respcore worker %d failed", os.getpid())
+        finally:
+            sys.stderr.flush()
+            os._exit(status)
+
+    def _watch(self) -> None:
+        """Restart dead workers until SIGTERM or SIGINT; then stop them."""
+        restart: list[float] = []  # when each owed restart is due
+        while True:
+            now = time.monotonic()
+            timeout = max(0.0, min([1.0, *(due - now for due in restart)]))
+            info = signal.sigtimedwait(_SIGNALS, timeout)
+            for pid, status in self._reap():
+                lived = time.monotonic() - self.pids.pop(pid)
+                log.warning("respcore worker %d %s; starting another", pid, _describe(status))
+                restart.append(time.monotonic() + (_QUICK_DEATH if lived < _QUICK_DEATH else 0))
+            if info is not None and info.si_signo != signal.SIGCHLD:
+                self._stop()
+                return
+            now = time.monotonic()
+            for due in [due for due in restart if due <= now]:
+                restart.remove(due)
+                self._start()
+
+    def _reap(self) -> list[tuple[int, int]]:
+        dead = []
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            if pid in self.pids:
+                dead.append((pid, status))
+        return dead
+
+    def _stop(self) -> None:
+        log.info("respcore stopping %d workers", len(self.pids))
+        for pid in self.pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + _STOP_GRACE
+        while self.pids:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                for pid in self.pids:
+                    log.warning("respcore worker %d did not stop; killing it", pid)
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                deadline = time.monotonic() + _STOP_GRACE
+            info = signal.sigtimedwait(_SIGNALS, min(remaining, 1.0) if remaining > 0 else 1.0)
+            if info is not None and info.si_signo != signal.SIGCHLD:
+                # A second SIGINT or SIGTERM: no more waiting.
+                deadline = time.monotonic()
+            for pid, _ in self._reap():
+                del self.pids[pid]
+        log.info("respcore stopped")
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"was killed by signal {os.WTERMSIG(status)}"
+    return f"exited with status {os.waitstatus_to_exitcode(status)}"

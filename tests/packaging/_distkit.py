@@ -29,6 +29,7 @@ import importlib.metadata, importlib.util, json, sys
 from pathlib import Path
 
 import respcore
+import respcore.protocol
 
 package = Path(respcore.__file__).parent
 try:
@@ -42,6 +43,7 @@ print(json.dumps({{
     "file": respcore.__file__,
     "compiled": respcore.COMPILED,
     "core": respcore.encode_head.__module__,
+    "protocol": respcore.protocol.Core.__module__,
     "version": respcore.__version__,
     "metadata_version": importlib.metadata.version("respcore"),
     "package_files": sorted(p.name for p in package.iterdir() if p.is_file()),

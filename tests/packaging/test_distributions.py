@@ -81,10 +81,12 @@ def extension_files(names: list[str]) -> list[str]:
 
 def test_wheel_holds_the_compiled_core_its_stub_and_py_typed(dists: Dists) -> None:
     names = wheel_names(dists.wheel)
-    (extension,) = extension_files(names)
-    assert extension.startswith("respcore/_encoder.")
-    assert extension.endswith(EXTENSION_SUFFIXES[0])  # built for this interpreter
+    extensions = sorted(extension_files(names))
+    assert [e.split(".")[0] for e in extensions] == ["respcore/_encoder", "respcore/_protocol"]
+    for extension in extensions:
+        assert extension.endswith(EXTENSION_SUFFIXES[0])  # built for this interpreter
     assert "respcore/_encoder.pyi" in names
+    assert "respcore/_protocol.pyi" in names
     assert "respcore/py.typed" in names
 
 
@@ -157,6 +159,8 @@ def test_sdist_carries_the_sources_tests_docs_and_typing_files(dists: Dists) -> 
         "LICENSE",
         "src/respcore/_encoder.pyx",
         "src/respcore/_encoder.pyi",
+        "src/respcore/_protocol.pyx",
+        "src/respcore/_protocol.pyi",
         "src/respcore/py.typed",
         "tests/conftest.py",
         "tests/packaging/conftest.py",
@@ -183,6 +187,7 @@ def test_wheel_install_runs_on_the_compiled_core(wheel_install: Install) -> None
     probe = wheel_install.probe
     assert probe["compiled"] is True
     assert probe["core"] == "respcore._encoder"
+    assert probe["protocol"] == "respcore._protocol"
     assert Path(probe["file"]).is_relative_to(probe["prefix"])  # not the checkout's src/
     assert probe["version"] == probe["metadata_version"] == source_version()
     assert {"_encoder.pyi", "py.typed"} <= set(probe["package_files"])
@@ -196,8 +201,9 @@ def test_sdist_install_compiles_the_core_with_cython_from_build_isolation(
     assert probe["cython_installed"] is False  # the fresh venv never had Cython
     assert probe["compiled"] is True
     assert probe["core"] == "respcore._encoder"
+    assert probe["protocol"] == "respcore._protocol"
     assert Path(probe["file"]).is_relative_to(probe["prefix"])
-    assert len(extension_files(probe["package_files"])) == 1
+    assert len(extension_files(probe["package_files"])) == 2
     assert probe["version"] == probe["metadata_version"] == source_version()
 
 
@@ -206,6 +212,7 @@ def test_pure_install_runs_the_twin_and_holds_no_extension(pure_install: Install
     # The probe runs without RESPCORE_NO_EXTENSIONS: the install itself is pure.
     assert probe["compiled"] is False
     assert probe["core"] == "respcore._pyencoder"
+    assert probe["protocol"] == "respcore._pyprotocol"
     assert Path(probe["file"]).is_relative_to(probe["prefix"])
     assert extension_files(probe["package_files"]) == []
     assert {"_encoder.pyi", "py.typed"} <= set(probe["package_files"])
