@@ -472,6 +472,8 @@ def test_server_options_from_the_command_line_reach_the_server(tmp_path: Path) -
         (("--keep-alive-timeout", "0"), "argument --keep-alive-timeout: must be a number of"),
         (("--keep-alive-timeout", "nan"), "argument --keep-alive-timeout: must be a number of"),
         (("--head-timeout", "-3"), "argument --head-timeout: must be a number of seconds > 0"),
+        (("--body-timeout", "0"), "argument --body-timeout: must be a number of seconds > 0"),
+        (("--max-connections", "0"), "argument --max-connections: must be a positive integer"),
         (("--log-level", "loud"), "argument --log-level: invalid choice: 'loud'"),
     ],
     ids=[
@@ -483,6 +485,8 @@ def test_server_options_from_the_command_line_reach_the_server(tmp_path: Path) -
         "timeout",
         "nan",
         "head-timeout",
+        "body-timeout",
+        "max-connections",
         "lvl",
     ],
 )
@@ -509,3 +513,20 @@ def test_serve_with_workers_checks_the_options_before_it_forks() -> None:
 
     with pytest.raises(ValueError, match="max_head_size must be a positive int, got 0"):
         respcore.serve(app, port=0, workers=2, max_head_size=0)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("body_timeout", 0, "body_timeout must be seconds > 0, got 0"),
+        ("body_timeout", float("inf"), "body_timeout must be seconds > 0, got inf"),
+        ("max_connections", 0, "max_connections must be a positive int, got 0"),
+        ("max_connections", True, "max_connections must be a positive int, got True"),
+    ],
+)
+def test_serve_refuses_bad_limits_naming_them(option: str, value: object, message: str) -> None:
+    async def app(req: object, res: object) -> None:
+        pass
+
+    with pytest.raises(ValueError, match=message):
+        respcore.serve(app, port=0, **{option: value})

@@ -1,6 +1,7 @@
 """``python -m respcore serve [MODULE:APP] [--host H] [--port P] [--workers N]
 [--max-head-size BYTES] [--max-body-size BYTES] [--keep-alive-timeout SECONDS]
-[--head-timeout SECONDS] [--log-level LEVEL] [--access-log]``."""
+[--head-timeout SECONDS] [--body-timeout SECONDS] [--max-connections N] [--log-level LEVEL]
+[--access-log]``."""
 
 from __future__ import annotations
 
@@ -105,6 +106,20 @@ def main(argv: list[str] | None = None) -> int:
         help="how long a request head may take to arrive (10)",
     )
     serve.add_argument(
+        "--body-timeout",
+        type=_positive_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long a request body may take to arrive once its head is read (30)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        default=10_000,
+        metavar="N",
+        help="open connections at most; past it new ones are closed at once (10000)",
+    )
+    serve.add_argument(
         "--log-level", choices=LOG_LEVELS, default="info", help="what is logged (info)"
     )
     serve.add_argument(
@@ -133,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         max_body_size=args.max_body_size,
         keep_alive_timeout=args.keep_alive_timeout,
         head_timeout=args.head_timeout,
+        body_timeout=args.body_timeout,
+        max_connections=args.max_connections,
         access_log=args.access_log,
     )
     return 0

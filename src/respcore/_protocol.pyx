@@ -19,7 +19,16 @@ from urllib.parse import unquote
 import httptools
 
 from respcore import _background
-from respcore._pyprotocol import BAD_REQUEST, SERVER_ERROR, TOO_LARGE_BODY, TOO_LARGE_HEAD
+from respcore._pyprotocol import (
+    BAD_REQUEST,
+    CHUNK_OVERHEAD,
+    CHUNK_OVERHEAD_EACH,
+    HOST_OCTETS,
+    SERVER_ERROR,
+    TOO_LARGE_BODY,
+    TOO_LARGE_HEAD,
+    head_fault,
+)
 from respcore.framing import HEADS, plain_head
 from respcore.headers import parsed_headers
 from respcore.responses import Response
@@ -45,6 +54,21 @@ cdef object _ParserUpgrade = httptools.HttpParserUpgrade
 cdef object _HEADS = HEADS
 cdef object _plain_head = plain_head
 cdef object _start = _background.start
+cdef Py_ssize_t _CHUNK_OVERHEAD = CHUNK_OVERHEAD
+cdef Py_ssize_t _CHUNK_OVERHEAD_EACH = CHUNK_OVERHEAD_EACH
+# HOST_OCTETS as a table, consulted byte by byte.
+cdef unsigned char _HOST_OK[256]
+for _c in range(256):
+    _HOST_OK[_c] = _c in HOST_OCTETS
+
+
+cdef inline bint _host_ok(bytes value):
+    cdef const unsigned char* p = <const unsigned char*>(<char*>value)
+    cdef Py_ssize_t i
+    for i in range(len(value)):
+        if not _HOST_OK[p[i]]:
+            return False
+    return True
 
 
 cdef class Request:
@@ -123,7 +147,12 @@ cdef class Core:
     """One client connection's per-request path (see ``respcore._pyprotocol.Core``)."""
 
     cdef public Py_ssize_t _body_size
+    cdef public object _body_since
     cdef public bint _busy
+    cdef Py_ssize_t _hosts
+    cdef bint _bad_host
+    cdef bint _transfer_encoding
+    cdef Py_ssize_t _chunks
     cdef public bint _closing
     # A Connection or Proxy-Connection field in the head being read (llhttp reads both).
     cdef bint _connection_field
@@ -177,6 +206,11 @@ cdef class Core:
         self._in_head = False
         self._head_size = 0
         self._head_since = -1
+        self._body_since = -1
+        self._hosts = 0
+        self._bad_host = False
+        self._transfer_encoding = False
+        self._chunks = 0
         self._pending = 0
         self._body_size = 0
         self._refusal = None
@@ -237,7 +271,13 @@ cdef class Core:
         self._head_size += len(name) + len(value) + 4
         self._fields.append((name, value))
         cdef Py_ssize_t size = len(name)
-        if size == 6 and name.lower() == b"expect":
+        if size == 4 and name.lower() == b"host":
+            self._hosts += 1
+            if not _host_ok(value):
+                self._bad_host = True
+        elif size == 17 and name.lower() == b"transfer-encoding":
+            self._transfer_encoding = True
+        elif size == 6 and name.lower() == b"expect":
             self._expect = value.strip(b" \t").lower() == b"100-continue"
         elif (size == 10 or size == 16) and not self._connection_field:
             lowered = name.lower()
@@ -246,11 +286,31 @@ cdef class Core:
     def on_headers_complete(self):
         self._in_head = False
         self._head_since = -1
+        self._body_since = self.seen
+        if self._hosts != 1 or self._bad_host or self._transfer_encoding:
+            fault = head_fault(
+                self._hosts, self._bad_host, self._transfer_encoding, self._get_version()
+            )
+            self._hosts = 0
+            self._bad_host = self._transfer_encoding = False
+            if fault is not None:
+                log.debug("bad request: %s", fault)
+                self._refusal = BAD_REQUEST
+                return
+        self._hosts = 0
         if self._head_size > self.max_head_size:
             self._refusal = TOO_LARGE_HEAD
         elif self._expect:
             self._expect = False
             (<object>self)._expected()
+
+    def on_chunk_header(self):
+        # Framing spent beyond the body's data (see respcore._pyprotocol.Core.on_chunk_header).
+        self._chunks += 1
+        cdef Py_ssize_t spent = self._pending - self._head_size - self._body_size
+        if spent > _CHUNK_OVERHEAD + _CHUNK_OVERHEAD_EACH * self._chunks and self._refusal is None:
+            log.debug("bad request: chunk extensions past the limit (RFC 9112 §7.1.1)")
+            self._refusal = BAD_REQUEST
 
     def on_body(self, bytes body):
         self._body_size += len(body)
@@ -284,6 +344,8 @@ cdef class Core:
         self._fields = []
         self._head_size = 0
         self._pending = 0
+        self._body_since = -1
+        self._chunks = 0
         self._owe_continue = False
         # llhttp's upgrade: a CONNECT, or an Upgrade that a Connection field names.
         if (self._connection_field or method == b"CONNECT") and self._upgrade():

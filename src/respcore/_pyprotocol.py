@@ -29,12 +29,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BAD_REQUEST",
+    "CHUNK_OVERHEAD",
+    "CHUNK_OVERHEAD_EACH",
+    "HOST_OCTETS",
     "SERVER_ERROR",
     "TOO_LARGE_BODY",
     "TOO_LARGE_HEAD",
     "Core",
     "Refusal",
     "Request",
+    "head_fault",
 ]
 
 log = logging.getLogger("respcore.server")
@@ -47,6 +51,30 @@ SERVER_ERROR = TextResponse("Internal Server Error\n", 500)
 # How many complete requests a connection may queue behind the one being answered before
 # the server stops reading from it.
 _MAX_QUEUED = 32
+# The framing bytes a chunked request body may spend beyond its data (chunk-size lines, CRLFs
+# and chunk extensions, RFC 9112 §7.1.1): this much in all, plus this much per chunk.
+CHUNK_OVERHEAD = 16384
+CHUNK_OVERHEAD_EACH = 64
+# RFC 9112 §3.2 / RFC 3986 §3.2.2: the octets a Host value (uri-host [":" port]) is made of.
+HOST_OCTETS = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()*+,;=:[]"
+)
+
+
+def head_fault(hosts: int, bad_host: bool, transfer_encoding: bool, version: str) -> str | None:
+    """What makes a request head unacceptable as a whole, or None; both protocols ask this
+    once a head is complete and something in it was unusual."""
+    if hosts > 1:
+        return "more than one Host field (RFC 9112 §3.2)"
+    if bad_host:
+        return "a Host value that is not a host (RFC 9112 §3.2)"
+    if hosts == 0 and version == "1.1":
+        return "an HTTP/1.1 request without Host (RFC 9112 §3.2)"
+    if transfer_encoding and version == "1.0":
+        return "Transfer-Encoding in an HTTP/1.0 request: its framing is faulty (RFC 9112 §6.1)"
+    return None
+
+
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
 _new = object.__new__
 _time = time.time
@@ -154,20 +182,25 @@ class Core:
     """
 
     __slots__ = (
+        "_bad_host",
+        "_body_since",
         "_body_size",
         "_busy",
+        "_chunks",
         "_closing",
         "_connection_field",
         "_expect",
         "_fields",
         "_head_since",
         "_head_size",
+        "_hosts",
         "_in_head",
         "_owe_continue",
         "_pending",
         "_queue",
         "_reading",
         "_refusal",
+        "_transfer_encoding",
         "_url",
         "access_log",
         "app",
@@ -203,8 +236,16 @@ class Core:
         self._reading = True
         self._in_head = False
         self._head_size = 0
-        # The sweep's tick when the head being read began (-1: none is being read).
+        # The sweep's tick when the head being read began (-1: none is being read), and when
+        # the body being read began (-1: none).
         self._head_since = -1
+        self._body_since = -1
+        # What the head being read says of its Host and Transfer-Encoding fields, and the
+        # chunks of its body so far.
+        self._hosts = 0
+        self._bad_host = False
+        self._transfer_encoding = False
+        self._chunks = 0
         self._pending = 0
         self._body_size = 0
         self._refusal: Response | None = None
@@ -266,7 +307,13 @@ class Core:
         self._head_size += len(name) + len(value) + 4
         self._fields.append((name, value))
         size = len(name)
-        if size == 6 and name.lower() == b"expect":
+        if size == 4 and name.lower() == b"host":
+            self._hosts += 1
+            if not HOST_OCTETS.issuperset(value):
+                self._bad_host = True
+        elif size == 17 and name.lower() == b"transfer-encoding":
+            self._transfer_encoding = True
+        elif size == 6 and name.lower() == b"expect":
             self._expect = value.strip(b" \t").lower() == b"100-continue"
         elif (size == 10 or size == 16) and not self._connection_field:
             lowered = name.lower()
@@ -275,11 +322,36 @@ class Core:
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_since = -1
+        self._body_since = self.seen
+        if self._hosts != 1 or self._bad_host or self._transfer_encoding:
+            fault = head_fault(
+                self._hosts,
+                self._bad_host,
+                self._transfer_encoding,
+                self.parser.get_http_version(),
+            )
+            self._hosts = 0
+            self._bad_host = self._transfer_encoding = False
+            if fault is not None:
+                log.debug("bad request: %s", fault)
+                self._refusal = BAD_REQUEST
+                return
+        self._hosts = 0
         if self._head_size > self.max_head_size:
             self._refusal = TOO_LARGE_HEAD
         elif self._expect:
             self._expect = False
             self._expected()
+
+    def on_chunk_header(self) -> None:
+        # What the body has spent on framing beyond its data so far: every byte read for this
+        # request, less its head and its data. (A read that also carries requests pipelined
+        # behind this one counts them too, so the allowance is generous.)
+        self._chunks += 1
+        spent = self._pending - self._head_size - self._body_size
+        if spent > CHUNK_OVERHEAD + CHUNK_OVERHEAD_EACH * self._chunks and self._refusal is None:
+            log.debug("bad request: chunk extensions past the limit (RFC 9112 §7.1.1)")
+            self._refusal = BAD_REQUEST
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
@@ -308,6 +380,8 @@ class Core:
         self._fields = []
         self._head_size = 0
         self._pending = 0
+        self._body_since = -1
+        self._chunks = 0
         self._owe_continue = False
         # llhttp's upgrade: a CONNECT, or an Upgrade that a Connection field names.
         if (self._connection_field or method == b"CONNECT") and parser.should_upgrade():

@@ -88,7 +88,16 @@ class _Connection(Core, asyncio.Protocol):
         # Both loops turn Nagle's algorithm off on TCP transports.
         self.transport = transport  # type: ignore[assignment]
         self.writer = TransportWriter(transport, zero_copy=self.server.zero_copy)
-        self.server.connections.add(self)
+        server = self.server
+        if len(server.connections) >= server.max_connections:
+            # Past the cap: closed at once (a flood cannot use up file descriptors), and
+            # counted for the next sweep's log line.
+            server.refused += 1
+            self._closing = True
+            self.lost = True
+            transport.abort()  # type: ignore[attr-defined]
+            return
+        server.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
@@ -290,17 +299,24 @@ class Server:
         max_body_size: int = 16 * 1024 * 1024,
         keep_alive_timeout: float = 5.0,
         head_timeout: float = 10.0,
+        body_timeout: float = 30.0,
+        max_connections: int = 10_000,
         zero_copy: bool = True,
         access_log: bool = False,
     ) -> None:
         if not callable(app):
             raise TypeError(f"app must be an async function app(req, res), got {app!r}")
-        for name, value in (("max_head_size", max_head_size), ("max_body_size", max_body_size)):
+        for name, value in (
+            ("max_head_size", max_head_size),
+            ("max_body_size", max_body_size),
+            ("max_connections", max_connections),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         for name, seconds in (
             ("keep_alive_timeout", keep_alive_timeout),
             ("head_timeout", head_timeout),
+            ("body_timeout", body_timeout),
         ):
             if (
                 isinstance(seconds, bool)
@@ -317,12 +333,18 @@ class Server:
         self.max_body_size = max_body_size
         self.keep_alive_timeout = float(keep_alive_timeout)
         self.head_timeout = float(head_timeout)
+        self.body_timeout = float(body_timeout)
+        self.max_connections = max_connections
+        # Connections closed at once for being past max_connections, since the last sweep.
+        self.refused = 0
         self.zero_copy = zero_copy
         self.connections: set[_Connection] = set()
         # The sweep's clock, in ticks: a connection notes the tick of its last read.
         self.tick = 0
         self.tasks: set[asyncio.Task[None]] = set()
-        self._sweep_every = min(1.0, self.keep_alive_timeout / 4, self.head_timeout / 4)
+        self._sweep_every = min(
+            1.0, self.keep_alive_timeout / 4, self.head_timeout / 4, self.body_timeout / 4
+        )
         self._sweeper: asyncio.TimerHandle | None = None
         self._listener: asyncio.base_events.Server | None = None
         self.host = ""
@@ -358,13 +380,27 @@ class Server:
     def _sweep(self) -> None:
         """Close connections that read nothing for ``keep_alive_timeout`` while no response
         was in progress (idle keep-alive connections, and heads that never finish), and those
-        whose request head has taken longer than ``head_timeout`` (one trickled slowly)."""
+        whose request head has taken longer than ``head_timeout`` or whose request body has
+        taken longer than ``body_timeout`` (one trickled slowly)."""
         self.tick += 1
         limit = self.tick - max(1, round(self.keep_alive_timeout / self._sweep_every))
         head_limit = self.tick - max(1, round(self.head_timeout / self._sweep_every))
+        body_limit = self.tick - max(1, round(self.body_timeout / self._sweep_every))
         for connection in list(self.connections):
-            if connection.seen <= limit or 0 <= connection._head_since <= head_limit:
+            if (
+                connection.seen <= limit
+                or 0 <= connection._head_since <= head_limit
+                or 0 <= connection._body_since <= body_limit
+            ):
                 connection.close_if_idle()
+        if self.refused:
+            log.warning(
+                "closed %d new connection(s) at once: %d open, max_connections=%d",
+                self.refused,
+                len(self.connections),
+                self.max_connections,
+            )
+            self.refused = 0
         self._sweeper = asyncio.get_running_loop().call_later(self._sweep_every, self._sweep)
 
     async def shutdown(self, grace: float = 10.0) -> None:
@@ -403,7 +439,10 @@ async def start_server(
     head, default 64 KiB, larger → 431), ``max_body_size`` (default 16 MiB, larger → 413),
     ``keep_alive_timeout`` (seconds an idle connection is kept, default 5), ``head_timeout``
     (seconds a request head may take from its first byte, default 10; then the connection
-    closes), ``zero_copy``, ``access_log`` (one common-log-format line per request on the
+    closes), ``body_timeout`` (seconds a request body may take once its head is read, default
+    30; then the connection closes), ``max_connections`` (open connections at most, default
+    10,000; past it a new connection is closed at once and counted in the log),
+    ``zero_copy``, ``access_log`` (one common-log-format line per request on the
     ``respcore.access`` logger, written off the loop; default off)."""
     server = Server(app, **options)
     await server.listen(host, port)
