@@ -31,7 +31,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from _hostile import CASES, FOLLOW, Case  # noqa: E402
+from _hostile import ACCEPTED, CASES, FOLLOW, Case  # noqa: E402
+
+ALL = CASES + ACCEPTED
 
 HOST = "127.0.0.1"
 READY = 20.0  # seconds for a server to start answering
@@ -209,17 +211,17 @@ def main() -> int:
                 continue
             try:
                 with _running(command, _port_of(command), work) as port:
-                    results[name] = {case.name: probe(port, case) for case in CASES}
+                    results[name] = {case.name: probe(port, case) for case in ALL}
             except RuntimeError as exc:
                 print(f"{name}: did not start ({exc}), skipped")
     names = list(results)
-    width = max(len(case.name) for case in CASES)
+    width = max(len(case.name) for case in ALL)
     print(f"\n{'case':{width}}  " + "  ".join(f"{n:>20}" for n in names))
-    for case in CASES:
+    for case in ALL:
         cells = [results[n][case.name][0] for n in names]
         print(f"{case.name:{width}}  " + "  ".join(f"{c:>20}" for c in cells))
     print(f"\n{'refused (error status, closed, nothing more)':{width}}  " + "  ".join(
-        f"{sum(ok for _, ok in results[n].values()):>11} of {len(CASES):<5}" for n in names
+        f"{sum(ok for _, ok in results[n].values()):>11} of {len(ALL):<5}" for n in names
     ))  # fmt: skip
     return 0
 

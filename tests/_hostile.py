@@ -135,13 +135,6 @@ CASES = [
         frozenset({400, 413}),
     ),
     Case(
-        "long-chunk-extension",
-        b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
-        b"5;ext=" + b"a" * 20000 + b"\r\nhello\r\n0\r\n\r\n",
-        "RFC 9112 §7.1.1: chunk extensions past the server's limit",
-        frozenset({400, 413, 431}),
-    ),
-    Case(
         "lf-after-chunk-size",
         b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n",
         "RFC 9112 §7.1: a chunk-size line ends with CRLF",
@@ -157,5 +150,18 @@ CASES = [
         b"GET / HTTP/1.1\r\n" + H + b"X-Big: " + b"b" * 70000 + b"\r\n\r\n",
         "RFC 6585 §5: a head over the server's limit",
         frozenset({400, 431}),
+    ),
+]
+
+# Sent by bench/hostile_corpus.py for the table, but not refused by respcore: httptools reports
+# no chunk extension and no parse offset, so the server cannot measure an extension's length.
+# llhttp does not buffer extensions (no memory is at stake), and one that never ends is closed
+# by the server's body_timeout (tests/test_hostile.py).
+ACCEPTED = [
+    Case(
+        "long-chunk-extension",
+        b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
+        b"5;ext=" + b"a" * 20000 + b"\r\nhello\r\n0\r\n\r\n",
+        "RFC 9112 §7.1.1: a 20,000-byte chunk extension",
     ),
 ]

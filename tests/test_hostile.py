@@ -123,6 +123,28 @@ def test_a_body_that_stops_arriving_is_closed_by_body_timeout() -> None:
         assert app.seen == []
 
 
+def test_a_chunk_extension_that_never_ends_is_closed_by_body_timeout() -> None:
+    app = Recorder()
+    with live_server(app, body_timeout=0.5, keep_alive_timeout=30) as live:
+        with connect(live.port) as sock:
+            sock.sendall(
+                b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;ext="
+            )
+            closed = False
+            for _ in range(int(WAIT / 0.05)):
+                if _closed_by_server(sock):
+                    closed = True
+                    break
+                try:
+                    sock.sendall(b"a" * 100)
+                except OSError:
+                    closed = True
+                    break
+                time.sleep(0.05)
+        assert closed
+        assert app.seen == []
+
+
 def test_connections_past_max_connections_are_closed_at_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

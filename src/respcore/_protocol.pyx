@@ -21,8 +21,6 @@ import httptools
 from respcore import _background
 from respcore._pyprotocol import (
     BAD_REQUEST,
-    CHUNK_OVERHEAD,
-    CHUNK_OVERHEAD_EACH,
     HOST_OCTETS,
     SERVER_ERROR,
     TOO_LARGE_BODY,
@@ -54,8 +52,6 @@ cdef object _ParserUpgrade = httptools.HttpParserUpgrade
 cdef object _HEADS = HEADS
 cdef object _plain_head = plain_head
 cdef object _start = _background.start
-cdef Py_ssize_t _CHUNK_OVERHEAD = CHUNK_OVERHEAD
-cdef Py_ssize_t _CHUNK_OVERHEAD_EACH = CHUNK_OVERHEAD_EACH
 # HOST_OCTETS as a table, consulted byte by byte.
 cdef unsigned char _HOST_OK[256]
 for _c in range(256):
@@ -152,7 +148,6 @@ cdef class Core:
     cdef Py_ssize_t _hosts
     cdef bint _bad_host
     cdef bint _transfer_encoding
-    cdef Py_ssize_t _chunks
     cdef public bint _closing
     # A Connection or Proxy-Connection field in the head being read (llhttp reads both).
     cdef bint _connection_field
@@ -210,7 +205,6 @@ cdef class Core:
         self._hosts = 0
         self._bad_host = False
         self._transfer_encoding = False
-        self._chunks = 0
         self._pending = 0
         self._body_size = 0
         self._refusal = None
@@ -304,14 +298,6 @@ cdef class Core:
             self._expect = False
             (<object>self)._expected()
 
-    def on_chunk_header(self):
-        # Framing spent beyond the body's data (see respcore._pyprotocol.Core.on_chunk_header).
-        self._chunks += 1
-        cdef Py_ssize_t spent = self._pending - self._head_size - self._body_size
-        if spent > _CHUNK_OVERHEAD + _CHUNK_OVERHEAD_EACH * self._chunks and self._refusal is None:
-            log.debug("bad request: chunk extensions past the limit (RFC 9112 §7.1.1)")
-            self._refusal = BAD_REQUEST
-
     def on_body(self, bytes body):
         self._body_size += len(body)
         if self._body_size > self.max_body_size:
@@ -345,7 +331,6 @@ cdef class Core:
         self._head_size = 0
         self._pending = 0
         self._body_since = -1
-        self._chunks = 0
         self._owe_continue = False
         # llhttp's upgrade: a CONNECT, or an Upgrade that a Connection field names.
         if (self._connection_field or method == b"CONNECT") and self._upgrade():

@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BAD_REQUEST",
-    "CHUNK_OVERHEAD",
-    "CHUNK_OVERHEAD_EACH",
     "HOST_OCTETS",
     "SERVER_ERROR",
     "TOO_LARGE_BODY",
@@ -51,10 +49,6 @@ SERVER_ERROR = TextResponse("Internal Server Error\n", 500)
 # How many complete requests a connection may queue behind the one being answered before
 # the server stops reading from it.
 _MAX_QUEUED = 32
-# The framing bytes a chunked request body may spend beyond its data (chunk-size lines, CRLFs
-# and chunk extensions, RFC 9112 §7.1.1): this much in all, plus this much per chunk.
-CHUNK_OVERHEAD = 16384
-CHUNK_OVERHEAD_EACH = 64
 # RFC 9112 §3.2 / RFC 3986 §3.2.2: the octets a Host value (uri-host [":" port]) is made of.
 HOST_OCTETS = frozenset(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()*+,;=:[]"
@@ -186,7 +180,6 @@ class Core:
         "_body_since",
         "_body_size",
         "_busy",
-        "_chunks",
         "_closing",
         "_connection_field",
         "_expect",
@@ -240,12 +233,10 @@ class Core:
         # the body being read began (-1: none).
         self._head_since = -1
         self._body_since = -1
-        # What the head being read says of its Host and Transfer-Encoding fields, and the
-        # chunks of its body so far.
+        # What the head being read says of its Host and Transfer-Encoding fields.
         self._hosts = 0
         self._bad_host = False
         self._transfer_encoding = False
-        self._chunks = 0
         self._pending = 0
         self._body_size = 0
         self._refusal: Response | None = None
@@ -343,16 +334,6 @@ class Core:
             self._expect = False
             self._expected()
 
-    def on_chunk_header(self) -> None:
-        # What the body has spent on framing beyond its data so far: every byte read for this
-        # request, less its head and its data. (A read that also carries requests pipelined
-        # behind this one counts them too, so the allowance is generous.)
-        self._chunks += 1
-        spent = self._pending - self._head_size - self._body_size
-        if spent > CHUNK_OVERHEAD + CHUNK_OVERHEAD_EACH * self._chunks and self._refusal is None:
-            log.debug("bad request: chunk extensions past the limit (RFC 9112 §7.1.1)")
-            self._refusal = BAD_REQUEST
-
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
         if self._body_size > self.max_body_size:
@@ -381,7 +362,6 @@ class Core:
         self._head_size = 0
         self._pending = 0
         self._body_since = -1
-        self._chunks = 0
         self._owe_continue = False
         # llhttp's upgrade: a CONNECT, or an Upgrade that a Connection field names.
         if (self._connection_field or method == b"CONNECT") and parser.should_upgrade():
