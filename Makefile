@@ -14,7 +14,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=77"
 
 $(INSTALLED): $(BIN)/python pyproject.toml setup.py
-	$(BIN)/python -m pip install --quiet -e ".[test,packaging,browser]"
+	$(BIN)/python -m pip install --quiet -e ".[test,packaging,browser,compression]"
 	touch $@
 
 install: $(INSTALLED)

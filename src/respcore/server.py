@@ -391,7 +391,7 @@ class _Connection(asyncio.Protocol):
         writer = self.writer
         try:
             persist = writer.write_bytes(
-                response, request.method, request.version, request.keep_alive
+                response, request.method, request.version, request.keep_alive, request._fields
             )
         except Exception:
             # Raised while framing, before anything was written.
@@ -427,7 +427,7 @@ class _Connection(asyncio.Protocol):
                 request.method,
                 request.version,
                 request.keep_alive,
-                request.headers if response._kind == _FILE else None,
+                request.headers if response._kind == _FILE else request._fields,
             )
         except Exception:
             if self.lost or self.transport.is_closing():
