@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install build demo lint typecheck test test-compiled test-pure test-packaging bench bench-responses bench-features bench-load clean
+.PHONY: install build demo lint typecheck test test-compiled test-pure test-packaging bench bench-responses bench-features bench-compression bench-load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,12 @@ bench-responses: build
 # set_cookie + encode() against Starlette; ServerSentEvent.encode() against sse-starlette.
 bench-features: build
 	$(BIN)/python bench/bench_features.py
+
+# A 64 KiB JSON response and a 1 MiB stream compressed by respcore (zstd 3, br 4, gzip 6)
+# against Starlette's GZipMiddleware under uvicorn and aiohttp's enable_compression, under
+# wrk; and respcore's time to compress against the codec alone (needs wrk).
+bench-compression: build
+	$(BIN)/python bench/bench_compression.py
 
 # respcore's server against the ceiling, uvicorn + Starlette, aiohttp and nginx, under wrk
 # and curl on 127.0.0.1 (needs wrk and nginx: apt-get install -y wrk nginx).
