@@ -402,7 +402,7 @@ def test_media_types_outside_the_policy_are_not_compressed() -> None:
     assert parse(untyped.encode(accept_encoding="gzip")).header("content-encoding") is None
 
 
-@pytest.mark.parametrize("status", [204, 304])
+@pytest.mark.parametrize("status", [103, 204, 304])
 def test_bodiless_statuses_are_not_compressed(status: int) -> None:
     res = Response(None, status_code=status, media_type="text/plain", compression=POLICY)
     message = parse(res.encode(accept_encoding="gzip"))
@@ -445,6 +445,34 @@ def test_http_1_0_gets_a_compressed_body_with_its_length() -> None:
     message = parse(data)
     assert message.header("content-encoding") == "gzip"
     assert gzip.decompress(message.body) == TEXT.encode()
+
+
+def test_framing_reports_the_compressed_length() -> None:
+    res = JsonResponse(BIG, compression=POLICY)
+    coded = res.framing(accept_encoding="gzip")
+    assert coded.content_length == len(parse(res.encode(accept_encoding="gzip")).body)
+    assert ("Content-Encoding", "gzip") in coded.fields
+    assert res.framing().content_length == len(BIG_BYTES)
+
+
+def test_writer_reads_accept_encoding_from_any_form_of_request_headers() -> None:
+    async def app(req: Request, res: Response) -> None:
+        res.json = BIG
+        res.compression = POLICY
+
+    with live_server(app) as server:
+        sock = connect(server.port)
+        try:
+            reader = ResponseReader(sock)
+            # Two Accept-Encoding fields are one list (RFC 9110 §5.3).
+            sock.sendall(
+                request(headers=[("Accept-Encoding", "gzip;q=0.5"), ("accept-encoding", "br")])
+            )
+            message = reader.read()
+        finally:
+            sock.close()
+    assert message.header("content-encoding") == "br"
+    assert brotli.decompress(message.body) == BIG_BYTES
 
 
 def test_encoding_never_changes_the_response() -> None:

@@ -39,6 +39,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.utime(root / "stale.js.br", ns=(1, 1))
     (root / "plain.js").write_bytes(CONTENT)
     (root / "small.txt").write_bytes(b"tiny")
+    (root / "empty.txt").write_bytes(b"")
     (root / "image.png").write_bytes(b"\x89PNG" + bytes(range(256)) * 20)
     return root
 
@@ -240,3 +241,15 @@ def test_curl_decodes_a_file_compressed_on_the_way(base_url: str) -> None:
     done = curl("--compressed", "-H", "Accept-Encoding: gzip", base_url + "/plain.js")
     assert done.returncode == 0, done.stderr
     assert done.stdout == CONTENT
+
+
+def test_an_empty_file_is_sent_empty(files: Path) -> None:
+    async def app(req: Request, res: Response) -> Response:
+        return FileResponse(files / "empty.txt", compression=Compression(minimum_size=0))
+
+    with live_server(app) as server:
+        response = _get_raw(server.url, "gzip")
+    assert response.status_code == 200
+    assert "content-encoding" not in response.headers
+    assert response.headers["content-length"] == "0"
+    assert response.raw_body == b""  # type: ignore[attr-defined]

@@ -360,7 +360,7 @@ async def _send_file_body(
     fd = file.fileno()
     read: Callable[[int, int], bytes] = functools.partial(os.pread, fd)
     if coder is not None:
-        read = functools.partial(_read_coded, fd, coder)
+        read = functools.partial(_read_coded, fd, file.name, coder)
     watch = _DisconnectWatch(receive)
     try:
         await deadlines.send(send, _start(status, framing))
@@ -385,9 +385,9 @@ async def _send_file_body(
         await watch.stop()
 
 
-def _read_coded(fd: int, coder: StreamCoder, size: int, offset: int) -> bytes:
+def _read_coded(fd: int, name: object, coder: StreamCoder, size: int, offset: int) -> bytes:
     """Read a file span and code it (off the event loop: compressing takes time too)."""
     data = os.pread(fd, size, offset)
     if len(data) < size:
-        raise shrank(fd, offset + len(data))
+        raise shrank(name, offset + len(data))
     return coder.feed(data)

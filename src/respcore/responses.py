@@ -735,12 +735,13 @@ class Response:
         if precoded is not None:
             return select(method, request, status, coded_fields(fields, precoded), st.st_size), None
         policy = self._compression
-        if policy and policy.eligible(status, fields, st.st_size):
+        # An empty file has nothing to compress (and no coded form to keep it empty).
+        if policy and st.st_size and policy.eligible(status, fields, st.st_size):
             ranged = method == "GET" and request is not None and "range" in request
             coding = None if ranged else policy.negotiate(accept)
             if coding is not None:
                 chosen = select(method, request, status, coded_fields(fields, coding), st.st_size)
-                if chosen.status != 200 or chosen.length == 0:
+                if chosen.status != 200:
                     return chosen, None
                 return chosen, policy.stream_coder(coding)
             fields = vary_fields(fields)
