@@ -808,3 +808,36 @@ def test_compressed_stream_can_be_sent_twice() -> None:
         bodies = [httpx.get(server.url, headers={"Accept-Encoding": c}) for c in ("gzip", "br")]
     assert [b.headers["content-encoding"] for b in bodies] == ["gzip", "br"]
     assert all(b.text == TEXT * 3 for b in bodies)
+
+
+def test_trailers_follow_a_compressed_stream() -> None:
+    async def app(req: Request, res: Response) -> Response:
+        return StreamingResponse(
+            [TEXT] * 3,
+            media_type="text/plain",
+            headers={"Trailer": "Server-Timing"},
+            trailers=lambda: [("Server-Timing", "db;dur=12")],
+            compression=POLICY,
+        )
+
+    with live_server(app) as server:
+        sock = connect(server.port)
+        try:
+            reader = ResponseReader(sock)
+            sock.sendall(request(headers=[("Accept-Encoding", "zstd")]))
+            message = reader.read()
+        finally:
+            sock.close()
+    assert message.complete
+    assert message.header("content-encoding") == "zstd"
+    assert decode("zstd", message.body) == (TEXT * 3).encode()
+    assert [(n.lower(), v) for n, v in message.trailers] == [(b"server-timing", b"db;dur=12")]
+
+
+def test_head_under_uvicorn_gets_the_get_head(asgi_url: str) -> None:
+    with httpx.Client(timeout=WAIT) as client:
+        get = client.get(asgi_url + "/json", headers={"Accept-Encoding": "br"})
+        head = client.head(asgi_url + "/json", headers={"Accept-Encoding": "br"})
+    assert head.headers["content-encoding"] == "br"
+    assert head.headers["content-length"] == get.headers["content-length"]
+    assert head.content == b""
