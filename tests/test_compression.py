@@ -841,3 +841,46 @@ def test_head_under_uvicorn_gets_the_get_head(asgi_url: str) -> None:
     assert head.headers["content-encoding"] == "br"
     assert head.headers["content-length"] == get.headers["content-length"]
     assert head.content == b""
+
+
+BIG_CHUNK = ("".join(f"{n:08d} " for n in range(12000))).encode()  # 108 KB, coded off the loop
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "zstd"])
+def test_big_chunks_coded_in_a_thread_arrive_in_order(coding: str) -> None:
+    chunks = [BIG_CHUNK, b"small", BIG_CHUNK[::-1], BIG_CHUNK * 5]
+    routes = AsgiRoutes()
+    routes.add(
+        "/",
+        lambda scope: StreamingResponse(chunks, media_type="text/plain", compression=POLICY),
+    )
+
+    async def app(req: Request, res: Response) -> Response:
+        return StreamingResponse(chunks, media_type="text/plain", compression=POLICY)
+
+    with live_server(app) as server, serve_asgi(routes) as url:
+        for base in (server.url, url):
+            response = httpx.get(base + "/", headers={"Accept-Encoding": coding}, timeout=WAIT)
+            assert response.headers["content-encoding"] == coding
+            assert response.content == b"".join(chunks)
+
+
+def test_stream_closed_while_a_chunk_is_coded_in_a_thread() -> None:
+    closed = threading.Event()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                yield BIG_CHUNK * 4
+        finally:
+            closed.set()
+
+    async def app(req: Request, res: Response) -> Response:
+        return StreamingResponse(chunks, media_type="text/plain", compression=POLICY)
+
+    with live_server(app) as server:
+        sock = connect(server.port)
+        sock.sendall(request(headers=[("Accept-Encoding", "gzip")]))
+        sock.recv(65536)
+        sock.close()
+        assert closed.wait(WAIT)

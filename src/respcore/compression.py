@@ -17,6 +17,7 @@ gzip comes from the standard library; ``br`` needs the ``brotli`` package and ``
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import os
 import re
@@ -75,19 +76,23 @@ class StreamCoder:
     """One coded stream: :meth:`compress` returns the coded bytes of a chunk, flushed so
     the client can decode everything sent so far (a sync flush); :meth:`feed` codes a chunk
     without flushing (what the codec is ready to give, maybe nothing); :meth:`finish` ends
-    the coded stream. Memory stays bounded by the codec's window."""
+    the coded stream. Memory stays bounded by the codec's window. ``off_loop``: the chunk
+    size from which a sending path codes a chunk in a thread rather than on the event loop
+    (about a millisecond of work at the default levels)."""
 
-    __slots__ = ("_feed", "_finish", "_step")
+    __slots__ = ("_feed", "_finish", "_step", "off_loop")
 
     def __init__(
         self,
         step: Callable[[bytes], bytes],
         feed: Callable[[bytes], bytes],
         finish: Callable[[], bytes],
+        off_loop: int = 1 << 16,
     ) -> None:
         self._step = step
         self._feed = feed
         self._finish = finish
+        self.off_loop = off_loop
 
     def compress(self, data: bytes) -> bytes:
         return self._step(data)
@@ -112,6 +117,7 @@ def _gzip_stream(level: int) -> StreamCoder:
         lambda data: coder.compress(data) + coder.flush(zlib.Z_SYNC_FLUSH),
         coder.compress,
         coder.flush,
+        32 << 10,
     )
 
 
@@ -134,7 +140,7 @@ def _br(data: bytes, level: int) -> bytes:
 def _br_stream(level: int) -> StreamCoder:
     coder = _brotli.Compressor(quality=level)
     return StreamCoder(
-        lambda data: coder.process(data) + coder.flush(), coder.process, coder.finish
+        lambda data: coder.process(data) + coder.flush(), coder.process, coder.finish, 128 << 10
     )
 
 
@@ -152,11 +158,15 @@ def _zstd_stream(level: int) -> StreamCoder:
             lambda data: std.compress(data, block),
             std.compress,
             lambda: std.flush(_zstd_std.ZstdCompressor.FLUSH_FRAME),
+            512 << 10,
         )
     coder = _zstandard.ZstdCompressor(level=level).compressobj()
     flush_block = _zstandard.COMPRESSOBJ_FLUSH_BLOCK
     return StreamCoder(
-        lambda data: coder.compress(data) + coder.flush(flush_block), coder.compress, coder.flush
+        lambda data: coder.compress(data) + coder.flush(flush_block),
+        coder.compress,
+        coder.flush,
+        512 << 10,
     )
 
 
@@ -518,7 +528,17 @@ async def coded_stream(chunks: AsyncIterator[Any], coder: StreamCoder) -> AsyncI
             raise
         if not data:
             continue
-        coded = coder.compress(data)
+        try:
+            if len(data) < coder.off_loop:
+                coded = coder.compress(data)
+            else:
+                # The codecs release the GIL: a big chunk is coded on another core while
+                # the event loop serves the other connections.
+                loop = asyncio.get_running_loop()
+                coded = await loop.run_in_executor(None, coder.compress, data)
+        except BaseException:
+            await stop_stream(chunks)
+            raise
         if not coded:
             continue
         try:
