@@ -7,14 +7,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install build demo lint typecheck test test-compiled test-pure test-packaging fuzz-build fuzz fuzz-short soak bench bench-responses bench-features bench-load clean
+.PHONY: install build demo lint typecheck test test-compiled test-pure test-packaging fuzz-build fuzz fuzz-short soak bench bench-responses bench-features bench-compression bench-load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=77"
 
 $(INSTALLED): $(BIN)/python pyproject.toml setup.py
-	$(BIN)/python -m pip install --quiet -e ".[test,packaging,browser,fuzz]"
+	$(BIN)/python -m pip install --quiet -e ".[test,packaging,browser,fuzz,compression]"
 	touch $@
 
 install: $(INSTALLED)
@@ -91,6 +91,12 @@ bench-responses: build
 # set_cookie + encode() against Starlette; ServerSentEvent.encode() against sse-starlette.
 bench-features: build
 	$(BIN)/python bench/bench_features.py
+
+# A 64 KiB JSON response and a 1 MiB stream compressed by respcore (zstd 3, br 4, gzip 6)
+# against Starlette's GZipMiddleware under uvicorn and aiohttp's enable_compression, under
+# wrk; and respcore's time to compress against the codec alone (needs wrk).
+bench-compression: build
+	$(BIN)/python bench/bench_compression.py
 
 # respcore's server against the ceiling, uvicorn + Starlette, aiohttp, granian and nginx, under wrk
 # and curl on 127.0.0.1 (needs wrk and nginx: apt-get install -y wrk nginx).

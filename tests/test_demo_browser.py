@@ -13,6 +13,7 @@ import pytest
 from _live import POSIX_ONLY, WAIT, Live, connect, live_server, recv_until, request
 
 from respcore import demo
+from respcore.compression import negotiate
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -107,5 +108,23 @@ def test_the_event_source_clock_ticks(demo_server: Live, browser: object) -> Non
             "Number(document.getElementById('count').textContent) >= 2", timeout=WAIT * 1000
         )
         assert re.fullmatch(r"\d\d:\d\d:\d\d UTC", page.locator("#clock").inner_text())
+    finally:
+        page.close()
+
+
+@needs_chromium
+def test_the_browser_decodes_the_compressed_route(demo_server: Live, browser: object) -> None:
+    page = browser.new_page()  # type: ignore[attr-defined]
+    try:
+        response = page.goto(demo_server.url + "/compressed", timeout=WAIT * 1000)
+        accepted = response.request.all_headers()["accept-encoding"]
+        headers = response.all_headers()
+        # The network log: the coding respcore chose is the one the browser's own
+        # Accept-Encoding prefers, and the browser decoded it.
+        assert headers["content-encoding"] == negotiate(accepted, ("zstd", "br", "gzip"))
+        assert headers["vary"] == "Accept-Encoding"
+        items = page.evaluate("JSON.parse(document.body.innerText).items")
+        assert len(items) == 500
+        assert items[0] == {"id": 1, "name": "item 1", "price": 1.25, "tags": ["demo", "json"]}
     finally:
         page.close()

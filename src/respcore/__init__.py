@@ -1,6 +1,7 @@
 """respcore: a Cython-accelerated HTTP/1.1 response encoder with a thin Python facade."""
 
 from ._version import __version__
+from .compression import Compression
 from .encoder import (
     COMPILED,
     LAST_CHUNK,
@@ -23,6 +24,7 @@ from .responses import (
     Response,
     StreamingResponse,
     TextResponse,
+    set_default_compression,
     set_json_dumps,
 )
 from .sse import ServerSentEvent
@@ -32,6 +34,7 @@ __all__ = [
     "COMPILED",
     "LAST_CHUNK",
     "ClientDisconnect",
+    "Compression",
     "EventSourceResponse",
     "FileResponse",
     "HTMLResponse",
@@ -53,6 +56,7 @@ __all__ = [
     "encode_head",
     "encode_status_line",
     "serve",
+    "set_default_compression",
     "set_json_dumps",
 ]
 

@@ -27,6 +27,7 @@ from respcore._pyprotocol import (
     TOO_LARGE_HEAD,
     head_fault,
 )
+from respcore.compression import accept_encoding as _accept_encoding
 from respcore.framing import HEADS, plain_head
 from respcore.headers import parsed_headers
 from respcore.responses import Response
@@ -388,12 +389,17 @@ cdef class Core:
             self.server.spawn((<object>self)._send(request, response))
             return
         try:
-            data = _wire(response, request.method, request.version, request.keep_alive, &persist)
+            data = _wire(
+                response, request.method, request.version, request.keep_alive, request._fields,
+                &persist,
+            )
         except Exception:
             # Raised while framing, before anything was written.
             log.exception("the response to %r cannot be sent", request)
             response = SERVER_ERROR
-            data = _wire(response, request.method, request.version, False, &persist)
+            data = _wire(
+                response, request.method, request.version, False, request._fields, &persist
+            )
         if self.lost:
             return
         self._write(data)
@@ -417,8 +423,12 @@ cdef class Core:
         return SERVER_ERROR
 
 
-cdef bytes _wire(response, method, version, bint keep_alive, bint *persist):
-    """A bytes response's whole message; ``persist``: whether the connection may persist."""
+cdef bytes _wire(response, method, version, bint keep_alive, list fields, bint *persist):
+    """A bytes response's whole message; ``persist``: whether the connection may persist.
+    Under a compression policy the request's Accept-Encoding chooses the coding."""
+    if response._compression:
+        data, persist[0] = response._wire(method, version, keep_alive, _accept_encoding(fields))
+        return data
     if response._headers is not None:
         data, persist[0] = response._wire(method, version, keep_alive)
         return data

@@ -18,6 +18,7 @@ from urllib.parse import unquote
 import httptools
 
 from . import _background
+from .compression import accept_encoding
 from .framing import HEADS, plain_head
 from .headers import Headers, parsed_headers
 from .responses import Response, TextResponse
@@ -408,12 +409,14 @@ class Core:
             self.server.spawn(self._send(request, response))
             return
         try:
-            data, persist = _wire(response, request.method, request.version, request.keep_alive)
+            data, persist = _wire(
+                response, request.method, request.version, request.keep_alive, request._fields
+            )
         except Exception:
             # Raised while framing, before anything was written.
             log.exception("the response to %r cannot be sent", request)
             response = SERVER_ERROR
-            data, persist = _wire(response, request.method, request.version, False)
+            data, persist = _wire(response, request.method, request.version, False, request._fields)
         if self.lost:
             return
         self.transport.write(data)
@@ -436,9 +439,19 @@ class Core:
         return SERVER_ERROR
 
 
-def _wire(response: Response, method: str, version: str, keep_alive: bool) -> tuple[bytes, bool]:
+def _wire(
+    response: Response,
+    method: str,
+    version: str,
+    keep_alive: bool,
+    fields: list[tuple[bytes, bytes]],
+) -> tuple[bytes, bool]:
     """A bytes response's whole message and whether the connection may persist: from the
-    cache of plain heads when its only field is a Content-Type, else ``Response._wire``."""
+    cache of plain heads when its only field is a Content-Type, else ``Response._wire``.
+    Under a compression policy the request's Accept-Encoding (read from its ``fields``)
+    chooses the coding."""
+    if response._compression:
+        return response._wire(method, version, keep_alive, accept_encoding(fields))
     if response._headers is not None:
         return response._wire(method, version, keep_alive)
     body = response._body

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, BinaryIO, Union
@@ -24,6 +25,7 @@ from ._bodies import (
     stop_stream,
     timed_out,
 )
+from .compression import StreamCoder
 from .errors import ClientDisconnect, ResponseTimeout
 from .framing import BodyPlan, Framing, plan
 from .ranges import Segment
@@ -31,6 +33,7 @@ from .ranges import Segment
 __all__ = [
     "PATHSEND",
     "PLAIN_STARTS",
+    "FileFrame",
     "Message",
     "Receive",
     "Scope",
@@ -54,6 +57,9 @@ Send = Callable[[Message], Awaitable[None]]
 PATHSEND = "http.response.pathsend"
 TRAILERS = "http.response.trailers"
 TrailerFields = Callable[[], Iterable[tuple[str, str]]]
+FileFrame = tuple[int, Framing, list[Segment], Union[StreamCoder, None]]
+"""What a file body sends: status, framing, the body's segments, and the coder that
+compresses them on the way (``None``: sent as they are)."""
 
 
 def request_version(scope: Scope) -> str:
@@ -293,33 +299,33 @@ async def send_file(
     receive: Receive,
     send: Send,
     path: str,
-    frame: Callable[[os.stat_result], tuple[int, Framing, list[Segment]]],
+    frame: Callable[[os.stat_result], FileFrame],
     *,
     chunk_size: int = 65536,
     chunk_timeout: float | None = None,
     complete_timeout: float | None = None,
 ) -> bool:
-    """Send a file body. ``frame`` turns the file's stat into the status, the framing and the
-    body's segments (the whole file, ranges, or nothing; see ``respcore.ranges``), so the
-    head describes the file as it is opened. The whole file goes as
-    ``http.response.pathsend`` when the server offers it; anything else is read off the event
-    loop in ``chunk_size`` pieces. ``True`` when the body was sent to its end, ``False``
-    when the client disconnected first."""
+    """Send a file body. ``frame`` turns the file's stat into the status, the framing, the
+    body's segments (the whole file, ranges, or nothing; see ``respcore.ranges``) and the
+    coder compressing them, if any, so the head describes the file as it is opened. The
+    whole file goes as ``http.response.pathsend`` when the server offers it; anything else
+    is read off the event loop in ``chunk_size`` pieces. ``True`` when the body was sent to
+    its end, ``False`` when the client disconnected first."""
     loop = asyncio.get_running_loop()
     if scope.get("method") == "HEAD" or offers_pathsend(scope):
         st = await loop.run_in_executor(None, os.stat, path)
-        status, framing, segments = frame(st)
+        status, framing, segments, coder = frame(st)
         if framing.body == "none":
             await send(_start(status, framing))
             await send({"type": "http.response.body", "body": b""})
             return True
-        if framing.body == "length" and segments == [(0, st.st_size)]:
+        if framing.body == "length" and coder is None and segments == [(0, st.st_size)]:
             await send(_start(status, framing))
             await send({"type": PATHSEND, "path": path})
             return True
     file = await loop.run_in_executor(None, open, path, "rb")
     try:
-        status, framing, segments = frame(os.fstat(file.fileno()))
+        status, framing, segments, coder = frame(os.fstat(file.fileno()))
         if framing.body == "none":
             await send(_start(status, framing))
             await send({"type": "http.response.body", "body": b""})
@@ -333,6 +339,7 @@ async def send_file(
             segments,
             chunk_size,
             _Deadlines(chunk_timeout, complete_timeout),
+            coder,
         )
     finally:
         file.close()
@@ -347,9 +354,13 @@ async def _send_file_body(
     segments: list[Segment],
     chunk_size: int,
     deadlines: _Deadlines,
+    coder: StreamCoder | None = None,
 ) -> bool:
     loop = asyncio.get_running_loop()
     fd = file.fileno()
+    read: Callable[[int, int], bytes] = functools.partial(os.pread, fd)
+    if coder is not None:
+        read = functools.partial(_read_coded, fd, file.name, coder)
     watch = _DisconnectWatch(receive)
     try:
         await deadlines.send(send, _start(status, framing))
@@ -358,16 +369,25 @@ async def _send_file_body(
                 data = piece
             else:
                 offset, size = piece
-                read = loop.run_in_executor(None, os.pread, fd, size, offset)
-                data = await deadlines.produce(read)
-                if len(data) < size:
+                data = await deadlines.produce(loop.run_in_executor(None, read, size, offset))
+                if len(data) < size and coder is None:
                     raise shrank(file.name, offset + len(data))
-            await deadlines.send(
-                send, {"type": "http.response.body", "body": data, "more_body": True}
-            )
+            if data:
+                await deadlines.send(
+                    send, {"type": "http.response.body", "body": data, "more_body": True}
+                )
             if watch.disconnected:
                 return False
-        await deadlines.send(send, {"type": "http.response.body", "body": b""})
+        tail = b"" if coder is None else coder.finish()
+        await deadlines.send(send, {"type": "http.response.body", "body": tail})
         return True
     finally:
         await watch.stop()
+
+
+def _read_coded(fd: int, name: object, coder: StreamCoder, size: int, offset: int) -> bytes:
+    """Read a file span and code it (off the event loop: compressing takes time too)."""
+    data = os.pread(fd, size, offset)
+    if len(data) < size:
+        raise shrank(name, offset + len(data))
+    return coder.feed(data)

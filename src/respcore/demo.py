@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from .compression import Compression
 from .encoder import encode_head
 from .responses import (
     EventSourceResponse,
@@ -191,6 +192,19 @@ async def trailers(req: Request, res: Response) -> Response:
     )
 
 
+_COMPRESSION = Compression()  # zstd, br, gzip at levels 3, 4, 6; from 512 bytes
+
+
+async def compressed(req: Request, res: Response) -> Response:
+    # About 30 KB of JSON, sent in the coding the browser's Accept-Encoding prefers among
+    # zstd, br and gzip (the response's Content-Encoding says which; Vary tells caches).
+    catalog = [
+        {"id": n, "name": f"item {n}", "price": round(n * 1.25, 2), "tags": ["demo", "json"]}
+        for n in range(1, 501)
+    ]
+    return JsonResponse({"items": catalog}, compression=_COMPRESSION)
+
+
 async def request(req: Request, res: Response) -> Response:
     return JsonResponse(
         {
@@ -218,6 +232,10 @@ ROUTES: dict[str, tuple[Handler, str]] = {
     "/clock": (clock, "server-sent events: a clock an <code>EventSource</code> updates"),
     "/trailers": (trailers, "a chunked stream with its SHA-256 in a trailer field"),
     "/request": (request, "what the server read from your request, as JSON"),
+    "/compressed": (
+        compressed,
+        "30 KB of JSON compressed as your browser asks: <code>compression=Compression()</code>",
+    ),
 }
 # Routes shown on the page with their heads but not linked: an endless event stream is read
 # by the page that uses it.

@@ -8,6 +8,7 @@ changes the response, so the same object can be sent again.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import errno
 import functools
@@ -18,7 +19,7 @@ import os
 import stat
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
-from typing import Any, ClassVar, Union, overload
+from typing import Any, ClassVar, Literal, Union, overload
 from urllib.parse import quote
 
 from . import _background, asgi, sse
@@ -26,11 +27,22 @@ from ._background import Background, check_background
 from ._bodies import as_bytes
 from ._date import format_http_date
 from ._rules import check_status
+from .compression import (
+    CODINGS,
+    Compression,
+    StreamCoder,
+    accept_encoding,
+    check_compression,
+    coded_fields,
+    coded_stream,
+    precompressed_sibling,
+    vary_fields,
+)
 from .cookies import delete_cookie_value, set_cookie_value
 from .encoder import LAST_CHUNK, check_field, content_disposition, encode_chunk, encode_head
-from .framing import HEADS, Framing, decide, plain_head, plan
+from .framing import HEADS, BodyKind, Framing, decide, plain_head, plan
 from .headers import Headers, HeadersInit, parsed_headers
-from .ranges import FileSelection, Segment, select
+from .ranges import FileSelection, select
 from .trailers import Trailers, check_trailers
 from .trailers import trailer_fields as check_trailer_fields
 
@@ -48,6 +60,7 @@ __all__ = [
     "StreamSource",
     "StreamingResponse",
     "TextResponse",
+    "set_default_compression",
     "set_json_dumps",
 ]
 
@@ -125,6 +138,24 @@ def _json_out(out: object) -> bytes:
     raise TypeError(f"json: dumps returned {type(out).__name__}, expected str or bytes")
 
 
+# -- compression (compression.py) -------------------------------------------------------------
+
+
+def set_default_compression(policy: Compression | None) -> Compression | None:
+    """Make ``policy`` the module-wide compression policy (``None``: no compression, the
+    default); return the previous one. A response's own ``compression`` takes precedence
+    (``False`` refuses compression whatever the default)."""
+    if policy is not None and not isinstance(policy, Compression):
+        raise TypeError(
+            f"set_default_compression takes a Compression or None, got {type(policy).__name__}"
+        )
+    previous = Response._compression
+    # The default is the class attribute every response reads until it sets its own: the
+    # sending paths look at one attribute whether or not compression is in force.
+    Response._compression = policy
+    return previous if isinstance(previous, Compression) else None
+
+
 # -- checks ------------------------------------------------------------------------------------
 
 
@@ -199,11 +230,12 @@ def _opener(source: StreamSource) -> StreamFunction:
 
 
 class _File:
-    __slots__ = ("chunk_size", "path")
+    __slots__ = ("chunk_size", "path", "precompressed")
 
-    def __init__(self, path: str, chunk_size: int) -> None:
+    def __init__(self, path: str, chunk_size: int, precompressed: bool) -> None:
         self.path = path
         self.chunk_size = chunk_size
+        self.precompressed = precompressed
 
 
 def _etag(st: os.stat_result) -> str:
@@ -244,6 +276,9 @@ class Response:
     _background: Background | None = None
     # Called after a chunked stream's last chunk for its trailer fields (trailers.py).
     _trailers: Trailers | None = None
+    # The compression policy: the response's own, False (never), or the module-wide default
+    # (this class attribute, set by set_default_compression).
+    _compression: Compression | Literal[False] | None = None
 
     def __init__(
         self,
@@ -252,6 +287,7 @@ class Response:
         headers: HeadersInit = None,
         media_type: str | None = None,
         background: Background | None = None,
+        compression: Compression | Literal[False] | None = None,
     ) -> None:
         if status_code is not _OK:
             self._status = _check_status(status_code)
@@ -264,6 +300,8 @@ class Response:
             self._set_media_type(media)
         if background is not None:
             self._background = check_background(background)
+        if compression is not None:
+            self.compression = compression
 
     def _set_media_type(self, media: str) -> None:
         # An explicit Content-Type in ``headers`` wins over the media type.
@@ -284,6 +322,49 @@ class Response:
     @background.setter
     def background(self, fn: Background | None) -> None:
         self._background = check_background(fn)
+
+    # -- compression (compression.py) ----------------------------------------------------
+
+    @property
+    def compression(self) -> Compression | Literal[False] | None:
+        """The compression policy in force: the response's own ``Compression``, ``False``
+        (never compressed), or the module-wide default (see :func:`set_default_compression`;
+        ``None`` when there is none). Setting ``None`` returns to the default."""
+        return self._compression
+
+    @compression.setter
+    def compression(self, value: Compression | Literal[False] | None) -> None:
+        policy = check_compression(value)
+        if policy is None:
+            self.__dict__.pop("_compression", None)
+        else:
+            self._compression = policy  # type: ignore[assignment]
+
+    def _coded_body(
+        self, policy: Compression, accept: str | None
+    ) -> tuple[list[tuple[str, str]], bytes]:
+        """The fields and body a bytes response sends to a request accepting ``accept``."""
+        fields = self._fields()
+        body = self._body
+        eligible, coding = policy.choose(self._status, fields, len(body), accept)
+        if coding is not None:
+            return coded_fields(fields, coding), policy.compress(coding, body)
+        return (vary_fields(fields) if eligible else fields), body
+
+    def _stream_body(self, accept: str | None) -> tuple[list[tuple[str, str]], StreamFunction]:
+        """The fields and the stream opener a stream response sends to a request accepting
+        ``accept``: the stream coded chunk by chunk when the policy compresses it."""
+        fields = self._fields()
+        stream = self._stream
+        assert stream is not None
+        policy = self._compression
+        if not policy:
+            return fields, stream
+        eligible, coding = policy.choose(self._status, fields, None, accept)
+        if coding is None:
+            return (vary_fields(fields) if eligible else fields), stream
+        name = coding
+        return coded_fields(fields, name), lambda: coded_stream(stream(), policy.stream_coder(name))
 
     # -- status and headers ---------------------------------------------------------------
 
@@ -560,12 +641,20 @@ class Response:
         filename: str | None = None,
         media_type: str | None = None,
         chunk_size: int = 65536,
+        precompressed: bool = False,
     ) -> None:
         """Send the file at ``path``, read in ``chunk_size`` pieces, never whole.
 
         As an attachment named ``filename`` (default: the file's name) unless
         ``attach=False``; Content-Type from ``media_type`` or guessed from the name.
         Content-Length, Last-Modified and ETag are taken from the file when it is sent.
+
+        ``precompressed=True``: when the request accepts it, a sibling ``path.zst``,
+        ``path.br`` or ``path.gz`` that is not older than the file is sent instead (in the
+        policy's order of preference, else zstd, br, gzip), zero-copy, with its
+        Content-Encoding; ranges and conditional requests apply to that representation.
+        Without a usable sibling a compression policy may compress the file on the way
+        (off the event loop), except for range requests.
         """
         path = os.fspath(path)
         if not isinstance(path, str):
@@ -589,7 +678,7 @@ class Response:
             self._attachment = None
         else:
             self.attachment = None
-        self._file = _File(path, chunk_size)
+        self._file = _File(path, chunk_size, bool(precompressed))
         self._kind = _FILE
         self._body = b""
         self._stream = None
@@ -611,41 +700,116 @@ class Response:
         file, a range, or a 304/412/416 (see ``respcore.ranges``)."""
         return select(method, request, self._status, self._file_fields(st), st.st_size)
 
+    def _file_accept(self, request: Headers | None) -> str | None:
+        """The request's Accept-Encoding when this file body may be coded, else ``None``."""
+        file = self._file
+        policy = self._compression
+        if policy is False or not (policy or (file is not None and file.precompressed)):
+            return None
+        return accept_encoding(request)
+
+    def _file_source(self, accept: str | None) -> tuple[str, str | None]:
+        """The path to open and its precompressed coding (``None``: the file itself).
+        Blocking: it stats the siblings."""
+        file = self._file
+        assert file is not None
+        policy = self._compression
+        if not file.precompressed or policy is False:
+            return file.path, None
+        return precompressed_sibling(file.path, accept, policy.encodings if policy else CODINGS)
+
+    def _file_selection(
+        self,
+        st: os.stat_result,
+        method: str,
+        request: Headers | None,
+        accept: str | None,
+        precoded: str | None,
+    ) -> tuple[FileSelection, StreamCoder | None]:
+        """What a file body sends (see :meth:`_select`) when the opened file (``st``) is the
+        ``precoded`` sibling or the file itself, and the coder that compresses it on the
+        way when the policy does. A range request gets the identity representation (a
+        range of a coding made on the fly could not be served again)."""
+        fields = self._file_fields(st)
+        status = self._status
+        if precoded is not None:
+            return select(method, request, status, coded_fields(fields, precoded), st.st_size), None
+        policy = self._compression
+        # An empty file has nothing to compress (and no coded form to keep it empty).
+        if policy and st.st_size and policy.eligible(status, fields, st.st_size):
+            ranged = method == "GET" and request is not None and "range" in request
+            coding = None if ranged else policy.negotiate(accept)
+            if coding is not None:
+                chosen = select(method, request, status, coded_fields(fields, coding), st.st_size)
+                if chosen.status != 200:
+                    return chosen, None
+                return chosen, policy.stream_coder(coding)
+            fields = vary_fields(fields)
+        elif policy is not False and self._file is not None and self._file.precompressed:
+            fields = vary_fields(fields)
+        return select(method, request, status, fields, st.st_size), None
+
     # -- sending --------------------------------------------------------------------------
 
     def framing(
-        self, method: str = "GET", version: str = "1.1", keep_alive: bool = True
+        self,
+        method: str = "GET",
+        version: str = "1.1",
+        keep_alive: bool = True,
+        accept_encoding: str | None = None,
     ) -> Framing:
-        """How this response would be framed for such a request (see ``respcore.framing``).
-        A file body is stat'ed now."""
+        """How this response would be framed for such a request (see ``respcore.framing``),
+        whose Accept-Encoding is ``accept_encoding``. A file body is stat'ed now."""
+        policy = self._compression
         if self._kind == _BYTES:
-            return decide(
-                self._status, self._fields(), "bytes", len(self._body), method, version, keep_alive
-            )
+            if policy:
+                fields, body = self._coded_body(policy, accept_encoding)
+            else:
+                fields, body = self._fields(), self._body
+            return decide(self._status, fields, "bytes", len(body), method, version, keep_alive)
         if self._kind == _STREAM:
-            return decide(self._status, self._fields(), "stream", None, method, version, keep_alive)
+            fields = self._stream_body(accept_encoding)[0]
+            return decide(self._status, fields, "stream", None, method, version, keep_alive)
         assert self._file is not None
         st = os.stat(self._file.path)
         return decide(
             self._status, self._file_fields(st), "file", st.st_size, method, version, keep_alive
         )
 
-    def encode(self, method: str = "GET", version: str = "1.1", keep_alive: bool = True) -> bytes:
+    def encode(
+        self,
+        method: str = "GET",
+        version: str = "1.1",
+        keep_alive: bool = True,
+        accept_encoding: str | None = None,
+    ) -> bytes:
         """The whole response to a ``method`` request of HTTP/``version`` as one ``bytes``.
 
         Only for bytes bodies (``TypeError`` for a stream or a file, which a writer sends).
         The status line is always HTTP/1.1, the version this encoder implements (RFC 9110
-        §6.2); ``version`` decides the framing.
+        §6.2); ``version`` decides the framing. ``accept_encoding``: the request's
+        Accept-Encoding, read when a compression policy is in force.
         """
         if self._kind != _BYTES:
             kind = "stream" if self._kind == _STREAM else "file"
             raise TypeError(f"encode() sends bytes bodies only; this response has a {kind} body")
-        return self._wire(method, version, keep_alive)[0]
+        return self._wire(method, version, keep_alive, accept_encoding)[0]
 
-    def _wire(self, method: str, version: str, keep_alive: bool) -> tuple[bytes, bool]:
-        """A bytes body's whole message, and whether the connection may persist after it."""
+    def _wire(
+        self, method: str, version: str, keep_alive: bool, accept: str | None = None
+    ) -> tuple[bytes, bool]:
+        """A bytes body's whole message, and whether the connection may persist after it;
+        ``accept`` is the request's Accept-Encoding (read only under a compression policy)."""
         body = self._body
-        if self._headers is None:
+        policy = self._compression
+        if policy:
+            status = self._status
+            fields, body = self._coded_body(policy, accept)
+            delimit, _, persist, fields, _, _ = plan(
+                status, fields, "bytes", len(body), method, version, keep_alive
+            )
+            head = encode_head(status, fields)
+        elif self._headers is None:
             # Only a Content-Type: the head is likely cached for this second, and with no
             # Connection or Transfer-Encoding field persistence is what the request allows.
             key = (self._status, self._content_type, len(body), method, version, keep_alive)
@@ -668,7 +832,13 @@ class Response:
 
     async def __call__(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
         """Send this response as an ASGI application."""
-        if self._kind == _BYTES and self._headers is None and scope.get("http_version") != "1.0":
+        policy = self._compression
+        if (
+            self._kind == _BYTES
+            and self._headers is None
+            and not policy
+            and scope.get("http_version") != "1.0"
+        ):
             # Only a Content-Type, to an HTTP/1.1 request: the framed fields are cached.
             body = self._body
             key = (self._status, self._content_type, len(body), scope.get("method") == "HEAD")
@@ -683,18 +853,20 @@ class Response:
         keep_alive = version == "1.1" or asgi.request_keep_alive(scope, version)
         status = self._status
         kind = self._kind
+        accept = accept_encoding(scope.get("headers")) if policy else None
         if kind == _BYTES:
-            body = self._body
+            if policy:
+                fields, body = self._coded_body(policy, accept)
+            else:
+                fields, body = self._fields(), self._body
             delimit, _, _, fields, _, _ = plan(
-                status, self._fields(), "bytes", len(body), method, version, keep_alive, False
+                status, fields, "bytes", len(body), method, version, keep_alive, False
             )
             await asgi.send_bytes(send, status, fields, b"" if delimit == "none" else body)
             complete = True
         elif kind == _STREAM:
-            assert self._stream is not None
-            framing = decide(
-                status, self._fields(), "stream", None, method, version, keep_alive, False
-            )
+            fields, opener = self._stream_body(accept)
+            framing = decide(status, fields, "stream", None, method, version, keep_alive, False)
             trailers = self._trailers
             if trailers is not None and framing.body == "chunked" and asgi.offers_trailers(scope):
                 announced = self.headers.getall("trailer", [])
@@ -709,7 +881,7 @@ class Response:
                 send,
                 status,
                 framing,
-                self._stream,
+                opener,
                 raise_on_disconnect=self.raise_on_disconnect,
                 chunk_timeout=self.chunk_timeout,
                 complete_timeout=self.complete_timeout,
@@ -719,26 +891,31 @@ class Response:
             file = self._file
             assert file is not None
             request = parsed_headers(scope.get("headers", ()))
+            file_accept = self._file_accept(request)
+            path, precoded = file.path, None
+            if file.precompressed:
+                loop = asyncio.get_running_loop()
+                path, precoded = await loop.run_in_executor(None, self._file_source, file_accept)
 
-            def frame(st: os.stat_result) -> tuple[int, Framing, list[Segment]]:
-                chosen = self._select(st, method, request)
+            def frame(st: os.stat_result) -> asgi.FileFrame:
+                chosen, coder = self._file_selection(st, method, request, file_accept, precoded)
+                fields = chosen.fields
+                kind: BodyKind = "file"
+                length: int | None = chosen.length
+                if coder is not None:
+                    # Compressed on the way: the length is known at the end only.
+                    fields = [*fields, ("Transfer-Encoding", "chunked")]
+                    kind, length = "stream", None
                 framing = decide(
-                    chosen.status,
-                    chosen.fields,
-                    "file",
-                    chosen.length,
-                    method,
-                    version,
-                    keep_alive,
-                    False,
+                    chosen.status, fields, kind, length, method, version, keep_alive, False
                 )
-                return chosen.status, framing, chosen.segments
+                return chosen.status, framing, chosen.segments, coder
 
             complete = await asgi.send_file(
                 scope,
                 receive,
                 send,
-                file.path,
+                path,
                 frame,
                 chunk_size=file.chunk_size,
                 chunk_timeout=self.chunk_timeout,
@@ -782,6 +959,7 @@ class JsonResponse(Response):
         media_type: str | None = None,
         dumps: JsonDumps | None = None,
         background: Background | None = None,
+        compression: Compression | Literal[False] | None = None,
     ) -> None:
         # Response.__init__ written out, and class defaults where they fit: this constructor
         # is on the hot path.
@@ -805,6 +983,8 @@ class JsonResponse(Response):
             self._set_media_type(media_type)
         if background is not None:
             self._background = check_background(background)
+        if compression is not None:
+            self.compression = compression
 
 
 class StreamingResponse(Response):
@@ -827,8 +1007,9 @@ class StreamingResponse(Response):
         raise_on_disconnect: bool = False,
         background: Background | None = None,
         trailers: Trailers | None = None,
+        compression: Compression | Literal[False] | None = None,
     ) -> None:
-        super().__init__(None, status_code, headers, media_type, background)
+        super().__init__(None, status_code, headers, media_type, background, compression)
         self._set_stream(stream, raise_on_disconnect)
         self.chunk_timeout = _check_timeout(chunk_timeout, "chunk_timeout")
         self.complete_timeout = _check_timeout(complete_timeout, "complete_timeout")
@@ -855,9 +1036,11 @@ class FileResponse(Response):
         chunk_timeout: float | None = None,
         complete_timeout: float | None = None,
         background: Background | None = None,
+        compression: Compression | Literal[False] | None = None,
+        precompressed: bool = False,
     ) -> None:
-        super().__init__(None, status_code, headers, background=background)
-        self.file(path, attach, filename, media_type, chunk_size)
+        super().__init__(None, status_code, headers, background=background, compression=compression)
+        self.file(path, attach, filename, media_type, chunk_size, precompressed)
         self.chunk_timeout = _check_timeout(chunk_timeout, "chunk_timeout")
         self.complete_timeout = _check_timeout(complete_timeout, "complete_timeout")
 
@@ -871,8 +1054,9 @@ class RedirectResponse(Response):
         status_code: int = 307,
         headers: HeadersInit = None,
         background: Background | None = None,
+        compression: Compression | Literal[False] | None = None,
     ) -> None:
-        super().__init__(None, status_code, headers, background=background)
+        super().__init__(None, status_code, headers, background=background, compression=compression)
         # RFC 3986 §2.1: characters outside the URI syntax are sent percent-encoded.
         self.headers["Location"] = quote(url, safe=_URL_SAFE)
 
@@ -896,8 +1080,9 @@ class EventSourceResponse(Response):
         status_code: int = 200,
         raise_on_disconnect: bool = False,
         background: Background | None = None,
+        compression: Compression | Literal[False] | None = None,
     ) -> None:
-        super().__init__(None, status_code, headers, background=background)
+        super().__init__(None, status_code, headers, background=background, compression=compression)
         self._set_event_stream(events, ping, raise_on_disconnect)
         self.chunk_timeout = _check_timeout(chunk_timeout, "chunk_timeout")
         self.complete_timeout = _check_timeout(complete_timeout, "complete_timeout")

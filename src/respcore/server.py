@@ -170,7 +170,9 @@ class _Connection(Core, asyncio.Protocol):
                 request.method,
                 request.version,
                 request.keep_alive,
-                request.headers if response._kind == _FILE else None,
+                # A file answers ranges and conditionals from the request's headers; a stream
+                # reads only Accept-Encoding, and only under a compression policy.
+                request.headers if response._kind == _FILE else request._fields,
             )
         except Exception:
             if self.lost or self.transport.is_closing():

@@ -35,6 +35,7 @@ from ._bodies import (
     stop_stream,
     timed_out,
 )
+from .compression import StreamCoder, accept_encoding
 from .encoder import LAST_CHUNK, encode_chunk, encode_head
 from .errors import ClientDisconnect
 from .framing import plan
@@ -156,12 +157,20 @@ class TransportWriter:
     # -- sending --------------------------------------------------------------------------
 
     def write_bytes(
-        self, response: Response, method: str = "GET", version: str = "1.1", keep_alive: bool = True
+        self,
+        response: Response,
+        method: str = "GET",
+        version: str = "1.1",
+        keep_alive: bool = True,
+        request_headers: object = None,
     ) -> bool:
-        """Send a response with a bytes body now, in one write; the result is :meth:`send`'s."""
+        """Send a response with a bytes body now, in one write; the result is :meth:`send`'s.
+        ``request_headers`` (a ``Headers``, a mapping, or pairs of str or bytes) are read for
+        Accept-Encoding only when a compression policy is in force."""
         if self._lost:
             return False
-        data, persist = response._wire(method, version, keep_alive)
+        accept = accept_encoding(request_headers) if response._compression else None
+        data, persist = response._wire(method, version, keep_alive, accept)
         self.transport.write(data)
         if response._background is not None:
             _background.start(response._background)
@@ -177,7 +186,9 @@ class TransportWriter:
     ) -> bool:
         """Send ``response`` to a ``method`` request of HTTP/``version``; ``keep_alive`` says
         whether the request lets the connection persist; ``request_headers`` (a ``Headers``,
-        a mapping or pairs) let a file body answer ranges and conditional requests.
+        a mapping or pairs) let a file body answer ranges and conditional requests, and any
+        body be compressed as the request's Accept-Encoding asks (under a compression
+        policy).
 
         Returns ``True`` when the connection may carry another response; on ``False`` the
         caller closes it (the writer has already aborted it after a timeout or a fault).
@@ -189,11 +200,12 @@ class TransportWriter:
             raise TypeError(f"send() takes a respcore Response, got {type(response).__name__}")
         kind = response._kind
         if kind != _STREAM and kind != _FILE:
-            return self.write_bytes(response, method, version, keep_alive)
+            return self.write_bytes(response, method, version, keep_alive, request_headers)
         if self._lost:
             return False
         if kind == _STREAM:
-            persist = await self._send_stream(response, method, version, keep_alive)
+            accept = accept_encoding(request_headers) if response._compression else None
+            persist = await self._send_stream(response, method, version, keep_alive, accept)
         else:
             headers = request_headers_of(request_headers)
             persist = await self._send_file(response, method, version, keep_alive, headers)
@@ -203,11 +215,12 @@ class TransportWriter:
         return persist
 
     async def _send_stream(
-        self, response: Response, method: str, version: str, keep_alive: bool
+        self, response: Response, method: str, version: str, keep_alive: bool, accept: str | None
     ) -> bool:
         status = response._status
+        fields, opener = response._stream_body(accept)
         body, expected, persist, fields, _, _ = plan(
-            status, response._fields(), "stream", None, method, version, keep_alive
+            status, fields, "stream", None, method, version, keep_alive
         )
         head = encode_head(status, fields)
         transport = self.transport
@@ -215,12 +228,11 @@ class TransportWriter:
             # HEAD, 1xx, 204, 304: the stream is not iterated.
             transport.write(head)
             return persist
-        assert response._stream is not None
         chunked = body == "chunked"
         chunk_timeout = response.chunk_timeout or None
         complete = response.complete_timeout or None
         deadline = None if complete is None else _Deadline(self._loop, complete, transport)
-        chunks = response._stream()
+        chunks = opener()
         finished = False  # the stream ended or raised: nothing to close
         stop_reason: BaseException | None = None
         started = False
@@ -308,16 +320,27 @@ class TransportWriter:
         source = response._file
         assert source is not None
         loop = self._loop
-        file: BinaryIO = await loop.run_in_executor(None, open, source.path, "rb")
+        accept = response._file_accept(request_headers)
+        path, precoded = source.path, None
+        if source.precompressed:
+            path, precoded = await loop.run_in_executor(None, response._file_source, accept)
+        file: BinaryIO = await loop.run_in_executor(None, open, path, "rb")
         try:
             st = os.fstat(file.fileno())
             if not stat.S_ISREG(st.st_mode):
-                raise ValueError(f"file: {source.path!r} is no longer a regular file")
-            chosen = response._select(st, method, request_headers)
+                raise ValueError(f"file: {path!r} is no longer a regular file")
+            chosen, coder = response._file_selection(st, method, request_headers, accept, precoded)
             status = chosen.status
-            body, _, persist, fields, _, _ = plan(
-                status, chosen.fields, "file", chosen.length, method, version, keep_alive
-            )
+            if coder is None:
+                body, _, persist, fields, _, _ = plan(
+                    status, chosen.fields, "file", chosen.length, method, version, keep_alive
+                )
+            else:
+                # Compressed on the way: the length is known at the end only.
+                coded = [*chosen.fields, ("Transfer-Encoding", "chunked")]
+                body, _, persist, fields, _, _ = plan(
+                    status, coded, "stream", None, method, version, keep_alive
+                )
             transport = self.transport
             head = encode_head(status, fields)
             if body == "none":
@@ -329,7 +352,16 @@ class TransportWriter:
             deadline = None if complete is None else _Deadline(loop, complete, transport)
             try:
                 transport.write(head)
-                if (
+                if coder is not None:
+                    done = await self._copy_coded(
+                        file,
+                        chosen.length,
+                        coder,
+                        body == "chunked",
+                        source.chunk_size,
+                        chunk_timeout,
+                    )
+                elif (
                     body == "length"
                     and len(segments) == 1
                     and not isinstance(segments[0], bytes)
@@ -354,6 +386,47 @@ class TransportWriter:
             return done and persist  # plan never lets a close-delimited body persist
         finally:
             file.close()
+
+    async def _copy_coded(
+        self,
+        file: BinaryIO,
+        size: int,
+        coder: StreamCoder,
+        chunked: bool,
+        chunk_size: int,
+        chunk_timeout: float | None,
+    ) -> bool:
+        """The whole file compressed by ``coder`` on the way, each ``chunk_size`` piece read
+        and coded off the event loop."""
+        loop = self._loop
+        transport = self.transport
+        fd = file.fileno()
+
+        def step(offset: int, count: int) -> tuple[int, bytes]:
+            data = os.pread(fd, count, offset)
+            return len(data), coder.feed(data) if len(data) == count else b""
+
+        offset = 0
+        while offset < size:
+            if self._lost:
+                return False
+            count = min(chunk_size, size - offset)
+            read, coded = await loop.run_in_executor(None, step, offset, count)
+            if read < count:
+                raise self._shrank(file, offset + read)
+            offset += read
+            if coded:
+                transport.write(encode_chunk(coded) if chunked else coded)
+                if self._paused:
+                    await self._drain(chunk_timeout)
+        if self._lost:
+            return False
+        tail = coder.finish()
+        if chunked:
+            transport.write(encode_chunk(tail) + LAST_CHUNK if tail else LAST_CHUNK)
+        elif tail:
+            transport.write(tail)
+        return True
 
     def _can_sendfile(self) -> bool:
         transport = self.transport
