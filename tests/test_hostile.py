@@ -99,50 +99,40 @@ def _closed_by_server(sock: socket.socket) -> bool:
         return True
 
 
-def test_a_body_that_stops_arriving_is_closed_by_body_timeout() -> None:
+def _trickled_until_closed(port: int, head: bytes, more: bytes) -> bool:
+    """Send ``head``, then ``more`` every 50 ms (bounded by WAIT), until the server closes
+    the connection; whether it did."""
+    with connect(port) as sock:
+        sock.sendall(head)
+        for _ in range(int(WAIT / 0.05)):
+            if _closed_by_server(sock):
+                return True
+            try:
+                sock.sendall(more)
+            except OSError:
+                return True
+            time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize(
+    ("head", "more"),
+    [
+        (b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" + b"x" * 10, b"y"),
+        (
+            b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=",
+            b"a" * 100,
+        ),
+    ],
+    ids=["body-trickled", "chunk-extension-never-ends"],
+)
+def test_a_body_that_does_not_finish_is_closed_by_body_timeout(head: bytes, more: bytes) -> None:
     app = Recorder()
-    # keep_alive_timeout is long: the byte trickled every 50 ms keeps the connection busy
+    # keep_alive_timeout is long: the bytes trickled every 50 ms keep the connection busy
     # reading, so only body_timeout can end it.
     with live_server(app, body_timeout=0.5, keep_alive_timeout=30) as live:
-        with connect(live.port) as sock:
-            sock.sendall(
-                b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" + b"x" * 10
-            )
-            closed = False
-            for _ in range(int(WAIT / 0.05)):
-                if _closed_by_server(sock):
-                    closed = True
-                    break
-                try:
-                    sock.sendall(b"y")
-                except OSError:
-                    closed = True
-                    break
-                time.sleep(0.05)
-        assert closed
-        assert app.seen == []
-
-
-def test_a_chunk_extension_that_never_ends_is_closed_by_body_timeout() -> None:
-    app = Recorder()
-    with live_server(app, body_timeout=0.5, keep_alive_timeout=30) as live:
-        with connect(live.port) as sock:
-            sock.sendall(
-                b"POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;ext="
-            )
-            closed = False
-            for _ in range(int(WAIT / 0.05)):
-                if _closed_by_server(sock):
-                    closed = True
-                    break
-                try:
-                    sock.sendall(b"a" * 100)
-                except OSError:
-                    closed = True
-                    break
-                time.sleep(0.05)
-        assert closed
-        assert app.seen == []
+        assert _trickled_until_closed(live.port, head, more)
+    assert app.seen == []
 
 
 def test_connections_past_max_connections_are_closed_at_once(
