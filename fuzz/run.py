@@ -32,10 +32,18 @@ FINDINGS = (
 )
 
 
-def _harnesses() -> list[str]:
-    source = (HERE / "fuzz_encoder.py").read_text()
-    block = source[source.index("HARNESSES") :]
-    return re.findall(r'^\s+"(\w+)": \w+,$', block, re.MULTILINE)
+SCRIPTS = ("fuzz_encoder.py", "fuzz_protocol.py")
+
+
+def _harnesses() -> dict[str, str]:
+    """Every harness, by name, and the script that holds it."""
+    found = {}
+    for script in SCRIPTS:
+        source = (HERE / script).read_text()
+        block = source[source.index("\nHARNESSES") :]
+        for name in re.findall(r'^\s+"(\w+)": \w+,$', block, re.MULTILINE):
+            found[name] = script
+    return found
 
 
 def _runtime() -> str:
@@ -44,20 +52,23 @@ def _runtime() -> str:
     return os.path.join(atheris.path(), "asan_with_fuzzer.so")
 
 
-def run(name: str, core: Path, seconds: int, work: Path) -> tuple[int, float, str]:
+def run(name: str, script: str, core: Path, seconds: int, work: Path) -> tuple[int, float, str]:
     scratch = work / "corpus" / name
     scratch.mkdir(parents=True, exist_ok=True)
     seeds = HERE / "corpus" / name
     env = {
         **os.environ,
         "RESPCORE_FUZZ_CORE": str(core),
+        # The sanitizer build of the server's compiled path, beside the core's.
+        "RESPCORE_FUZZ_PROTOCOL": str(next(core.parent.glob("_protocol*.so"), "")),
+        "RESPCORE_FUZZ_HARNESS": name,
         "LD_PRELOAD": _runtime(),
         # CPython's own allocations are not ours to judge, and are not freed at exit.
         "ASAN_OPTIONS": "detect_leaks=0:allocator_may_return_null=1",
         "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
     }
     command = [
-        sys.executable, str(HERE / "fuzz_encoder.py"), name,
+        sys.executable, str(HERE / script),
         f"-max_total_time={seconds}", "-rss_limit_mb=4096", "-timeout=10",
         f"-artifact_prefix={work}/", str(scratch),
     ]  # fmt: skip
@@ -89,7 +100,8 @@ def main() -> int:
     args = parser.parse_args()
     if not args.core.is_file():
         raise SystemExit(f"fuzz/run.py: no sanitizer build at {args.core} (make fuzz-build)")
-    names = _harnesses()
+    harnesses = _harnesses()
+    names = list(harnesses)
     if args.only:
         wanted = args.only.split(",")
         unknown = sorted(set(wanted) - set(names))
@@ -99,7 +111,9 @@ def main() -> int:
     failed = False
     print(f"{'harness':14} {'runs':>10} {'seconds':>8} {'runs/s':>8}  result", flush=True)
     with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
-        outcomes = pool.map(lambda name: run(name, args.core, args.seconds, args.work), names)
+        outcomes = pool.map(
+            lambda name: run(name, harnesses[name], args.core, args.seconds, args.work), names
+        )
         for name, (runs, elapsed, result) in zip(names, outcomes, strict=True):
             failed = failed or result != "ok"
             rate = runs / elapsed if elapsed else 0.0
