@@ -13,6 +13,7 @@ import sys
 import threading
 import zlib
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiohttp
@@ -843,12 +844,15 @@ def test_head_under_uvicorn_gets_the_get_head(asgi_url: str) -> None:
     assert head.content == b""
 
 
-BIG_CHUNK = ("".join(f"{n:08d} " for n in range(12000))).encode()  # 108 KB, coded off the loop
+# 108 KB: coded in a thread by gzip while other coded streams are in flight (32 KiB and up),
+# on the loop by every coding in a lone stream. Twenty of them (2.2 MB) are coded in a thread
+# by every coding, alone or not (a lone zstd stream hands off from 2 MiB).
+BIG_CHUNK = ("".join(f"{n:08d} " for n in range(12000))).encode()
 
 
 @pytest.mark.parametrize("coding", ["gzip", "br", "zstd"])
 def test_big_chunks_coded_in_a_thread_arrive_in_order(coding: str) -> None:
-    chunks = [BIG_CHUNK, b"small", BIG_CHUNK[::-1], BIG_CHUNK * 5]
+    chunks = [BIG_CHUNK, b"small", BIG_CHUNK[::-1], BIG_CHUNK * 20]
     routes = AsgiRoutes()
     routes.add(
         "/",
@@ -863,6 +867,38 @@ def test_big_chunks_coded_in_a_thread_arrive_in_order(coding: str) -> None:
             response = httpx.get(base + "/", headers={"Accept-Encoding": coding}, timeout=WAIT)
             assert response.headers["content-encoding"] == coding
             assert response.content == b"".join(chunks)
+
+
+def test_concurrent_coded_streams_arrive_whole() -> None:
+    # Two gzip streams in flight at once: each hands its 108 KB chunks to a thread, and the
+    # two coders run side by side without mixing their output.
+    begun: list[int] = []
+
+    async def chunks(n: int) -> AsyncIterator[bytes]:
+        begun.append(n)
+        yield f"stream {n}\n".encode()
+        deadline = asyncio.get_running_loop().time() + WAIT
+        while len(begun) < 2 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        for _ in range(4):
+            yield BIG_CHUNK if n == 0 else BIG_CHUNK[::-1]
+
+    async def app(req: Request, res: Response) -> Response:
+        n = int(req.path.rsplit("/", 1)[1])
+        return StreamingResponse(chunks(n), media_type="text/plain", compression=POLICY)
+
+    def fetch(url: str) -> httpx.Response:
+        return httpx.get(url, headers={"Accept-Encoding": "gzip"}, timeout=WAIT)
+
+    with live_server(app) as server, ThreadPoolExecutor(2) as pool:
+        replies = list(pool.map(fetch, [server.url + "/0", server.url + "/1"]))
+    assert sorted(begun) == [0, 1]
+    for n, reply in enumerate(replies):
+        assert reply.headers["content-encoding"] == "gzip"
+        assert (
+            reply.content
+            == f"stream {n}\n".encode() + (BIG_CHUNK if n == 0 else BIG_CHUNK[::-1]) * 4
+        )
 
 
 def test_stream_closed_while_a_chunk_is_coded_in_a_thread() -> None:
