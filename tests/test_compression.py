@@ -873,15 +873,17 @@ def test_concurrent_coded_streams_arrive_whole() -> None:
     # Two gzip streams in flight at once: each hands its 108 KB chunks to a thread, and the
     # two coders run side by side without mixing their output.
     begun: list[int] = []
+    big = [BIG_CHUNK, BIG_CHUNK[::-1]]
 
     async def chunks(n: int) -> AsyncIterator[bytes]:
         begun.append(n)
         yield f"stream {n}\n".encode()
-        deadline = asyncio.get_running_loop().time() + WAIT
-        while len(begun) < 2 and asyncio.get_running_loop().time() < deadline:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT
+        while len(begun) < 2 and loop.time() < deadline:
             await asyncio.sleep(0.01)
         for _ in range(4):
-            yield BIG_CHUNK if n == 0 else BIG_CHUNK[::-1]
+            yield big[n]
 
     async def app(req: Request, res: Response) -> Response:
         n = int(req.path.rsplit("/", 1)[1])
@@ -895,10 +897,7 @@ def test_concurrent_coded_streams_arrive_whole() -> None:
     assert sorted(begun) == [0, 1]
     for n, reply in enumerate(replies):
         assert reply.headers["content-encoding"] == "gzip"
-        assert (
-            reply.content
-            == f"stream {n}\n".encode() + (BIG_CHUNK if n == 0 else BIG_CHUNK[::-1]) * 4
-        )
+        assert reply.content == f"stream {n}\n".encode() + big[n] * 4
 
 
 def test_stream_closed_while_a_chunk_is_coded_in_a_thread() -> None:

@@ -544,13 +544,14 @@ async def coded_stream(chunks: AsyncIterator[Any], coder: StreamCoder) -> AsyncI
             if not data:
                 continue
             try:
-                if len(data) < coder.off_loop:
+                size = len(data)
+                alone = _streams_in_flight == 1
+                if size < coder.off_loop * (_ALONE_FACTOR if alone else 1):
                     coded = coder.compress(data)
-                elif _streams_in_flight == 1 and len(data) < coder.off_loop * _ALONE_FACTOR:
-                    coded = coder.compress(data)
-                    # A turn of the loop, so that requests waiting on other connections
-                    # are read and their streams, once begun, hand off to threads.
-                    await asyncio.sleep(0)
+                    if size >= coder.off_loop:
+                        # A turn of the loop, so that requests waiting on other connections
+                        # are read and their streams, once begun, hand off to threads.
+                        await asyncio.sleep(0)
                 else:
                     # The codecs release the GIL: a big chunk is coded on another core
                     # while the event loop serves the other connections.
